@@ -1,0 +1,11 @@
+"""Typed handles to what the app factory builds (no globals)."""
+
+from aiohttp import web
+
+from ..accounts.service import AccountService
+from ..config import Config
+from ..devices.service import DeviceService
+
+CONFIG = web.AppKey("config", Config)
+ACCOUNTS = web.AppKey("accounts", AccountService)
+DEVICES = web.AppKey("devices", DeviceService)

@@ -1,0 +1,22 @@
+"""Every route of the HTTP API."""
+
+from aiohttp import web
+
+from .views import accounts, devices
+
+ACCOUNT = "/v2/accounts/{account_id}"
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_routes([
+        web.put("/v2/accounts", accounts.create_account),
+        web.get(ACCOUNT, accounts.get_account),
+        web.put("/v2/api_auth", accounts.api_auth),
+        web.get(f"{ACCOUNT}/devices", devices.list_devices),
+        web.put(f"{ACCOUNT}/devices", devices.create_device),
+        web.get(f"{ACCOUNT}/devices/{{device_id}}", devices.get_device),
+        web.post(f"{ACCOUNT}/devices/{{device_id}}", devices.replace_device),
+        web.patch(f"{ACCOUNT}/devices/{{device_id}}", devices.patch_device),
+        web.delete(f"{ACCOUNT}/devices/{{device_id}}", devices.delete_device),
+        web.get(f"{ACCOUNT}/users/{{user_id}}/devices", devices.user_devices),
+    ])

@@ -1,0 +1,69 @@
+"""Wiring: builds the store, the services and the HTTP application from a ``Config``.
+
+No globals: everything with a lifetime (the Redis client, an embedded Redis server) is opened in
+a ``cleanup_ctx`` and handed to the views through typed ``AppKey``s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from .accounts.service import AccountService
+from .api.errors import error_middleware
+from .api.keys import ACCOUNTS, CONFIG, DEVICES
+from .api.routes import add_routes
+from .config import Config
+from .devices.service import DeviceService
+from .store import Stores, open_stores
+
+log = logging.getLogger("sipsvc")
+STORES = web.AppKey("stores", Stores)
+
+
+def admin_token(config: Config) -> str:
+    """The configured admin token, or one generated once into ``<data_dir>/admin-token``."""
+    if config.admin_token:
+        return config.admin_token
+    path = Path(config.data_dir) / "admin-token"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    log.info("generated an admin token into %s (set SIPSVC_ADMIN_TOKEN to choose one)", path)
+    return token
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware],
+        # Bodies past the limit are refused while reading (answered 400 by the request helper).
+        client_max_size=config.max_body_bytes,
+    )
+    app[CONFIG] = config
+    app.cleanup_ctx.append(_services_ctx)
+    add_routes(app)
+    return app
+
+
+async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    stores = await open_stores(config.redis_url, Path(config.data_dir))
+    app[STORES] = stores
+    app[ACCOUNTS] = AccountService(
+        stores.accounts, admin_token=admin_token(config), token_ttl=config.token_ttl
+    )
+    app[DEVICES] = DeviceService(stores.devices)
+    log.info("sipsvc: store %s; HTTP API on http://%s", stores.description, config.http)
+    try:
+        yield
+    finally:
+        await stores.close()

@@ -1,0 +1,56 @@
+"""The command line: ``sipsvc serve`` (and, from the operations issue, operator commands)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from aiohttp import web
+
+from .app import create_app
+from .config import ConfigError, load_config
+from .store.errors import StoreUnavailableError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sipsvc", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    serve.add_argument("--http", metavar="HOST:PORT", help="HTTP API address (default 127.0.0.1:8000)")
+    serve.add_argument("--sip", metavar="HOST:PORT", help="SIP address (default 127.0.0.1:5060)")
+    serve.add_argument("--redis-url", metavar="URL", help="Redis URL (default: embedded Redis)")
+    serve.add_argument("--data-dir", metavar="DIR", help="data directory (default ./var)")
+    serve.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning or error")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = load_config(args.config, overrides={
+        "http": args.http, "sip": args.sip, "redis_url": args.redis_url,
+        "data_dir": args.data_dir, "log_level": args.log_level,
+    })
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    web.run_app(create_app(config), host=config.http.host, port=config.http.port,
+                print=None, handle_signals=True, loop=asyncio.new_event_loop())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _serve(args)
+    except ConfigError as exc:
+        print(f"sipsvc: error: {exc}", file=sys.stderr)
+    except StoreUnavailableError as exc:
+        print(f"sipsvc: error: redis_url: {exc}", file=sys.stderr)
+    except OSError as exc:  # e.g. the HTTP address is in use or cannot be bound
+        print(f"sipsvc: error: http: {exc.strerror or exc}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Service configuration: one frozen object built from defaults, a TOML file, the environment
+and command-line flags (later sources win).
+
+Every setting is declared once in ``SETTINGS``; its dotted name is the TOML key
+(``api.token_ttl`` is ``token_ttl`` under ``[api]``), its environment variable and its parser
+live beside it, so an error can always name the setting it is about.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+
+class ConfigError(Exception):
+    """A setting has a value that cannot be used; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_host_port(text: str) -> HostPort:
+    """Parse ``HOST:PORT`` or ``[IPv6]:PORT``; the host may be a name or an address."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [IPv6]:PORT, got {text!r}")
+        ipaddress.IPv6Address(host)
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"expected HOST:PORT, got {text!r}")
+        if ":" in host:
+            raise ValueError(f"an IPv6 address needs brackets: [{host}]:{port}")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"port must be a number from 0 to 65535, got {port!r}")
+    return HostPort(host, int(port))
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"must be greater than 0, got {number}")
+    return number
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _optional_string(value: Any) -> str | None:
+    return _string(value) or None
+
+
+def _log_level(value: Any) -> str:
+    level = _string(value).upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected one of debug, info, warning, error")
+    return level
+
+
+@dataclass(frozen=True)
+class Config:
+    http: HostPort = HostPort("127.0.0.1", 8000)
+    sip: HostPort = HostPort("127.0.0.1", 5060)
+    redis_url: str | None = None
+    data_dir: Path = Path("./var")
+    admin_token: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+    token_ttl: int = 3600
+    max_body_bytes: int = 1024 * 1024
+    default_page_size: int = 50
+    max_page_size: int = 1000
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # dotted TOML name
+    attr: str  # Config attribute
+    env: str
+    parse: Callable[[Any], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("http", "http", "SIPSVC_HTTP", lambda v: parse_host_port(_string(v)),
+            "HTTP API listen address HOST:PORT"),
+    Setting("sip", "sip", "SIPSVC_SIP", lambda v: parse_host_port(_string(v)),
+            "SIP listen address HOST:PORT (UDP and TCP)"),
+    Setting("redis_url", "redis_url", "SIPSVC_REDIS_URL", _optional_string,
+            "Redis URL; empty starts an embedded Redis under data_dir"),
+    Setting("data_dir", "data_dir", "SIPSVC_DATA_DIR", lambda v: Path(_string(v)),
+            "directory for the embedded store and generated secrets"),
+    Setting("admin_token", "admin_token", "SIPSVC_ADMIN_TOKEN", _optional_string,
+            "admin token (works on every account); generated into data_dir if unset"),
+    Setting("log_level", "log_level", "SIPSVC_LOG_LEVEL", _log_level, "debug, info, warning or error"),
+    Setting("api.token_ttl", "token_ttl", "SIPSVC_TOKEN_TTL", _positive_int,
+            "seconds an auth token from /v2/api_auth stays valid"),
+    Setting("api.max_body_bytes", "max_body_bytes", "SIPSVC_MAX_BODY_BYTES", _positive_int,
+            "largest accepted request body in bytes"),
+    Setting("api.default_page_size", "default_page_size", "SIPSVC_DEFAULT_PAGE_SIZE", _positive_int,
+            "rows per page of a listing when page_size is not given"),
+    Setting("api.max_page_size", "max_page_size", "SIPSVC_MAX_PAGE_SIZE", _positive_int,
+            "largest page_size a listing accepts"),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+assert {s.attr for s in SETTINGS} == {f.name for f in fields(Config)}
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _apply(config: Config, values: Mapping[str, Any], source: str) -> Config:
+    changes = {}
+    for name, raw in values.items():
+        setting = SETTINGS_BY_NAME.get(name)
+        if setting is None:
+            raise ConfigError(f"{name}: unknown setting in {source}")
+        try:
+            changes[setting.attr] = setting.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{name}: {exc} (from {source})") from None
+    return replace(config, **changes)
+
+
+def load_config(
+    config_file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration: defaults, then the TOML file, then ``SIPSVC_*`` variables,
+    then ``overrides`` (dotted names, from command-line flags; ``None`` values are ignored)."""
+    config = Config()
+    if config_file is not None:
+        try:
+            with open(config_file, "rb") as handle:
+                table = tomllib.load(handle)
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config: {config_file} is not valid TOML: {exc}") from None
+        config = _apply(config, _flatten(table), str(config_file))
+    env = os.environ if env is None else env
+    from_env = {s.name: env[s.env] for s in SETTINGS if s.env in env}
+    config = _apply(config, from_env, "environment")
+    flags = {name: value for name, value in (overrides or {}).items() if value is not None}
+    config = _apply(config, flags, "command line")
+    if config.default_page_size > config.max_page_size:
+        raise ConfigError("api.default_page_size: must not exceed api.max_page_size")
+    return config

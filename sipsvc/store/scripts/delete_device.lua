@@ -1,0 +1,17 @@
+-- Delete one device and its account-level index entries, atomically.
+-- KEYS[1]  device hash   KEYS[2] device ids   KEYS[3] device summaries   KEYS[4] MAC index
+-- KEYS[5..]  user index sets the device is in
+-- ARGV[1]  device id   ARGV[2] expected revision   ARGV[3] its MAC ("" = none)
+-- returns  {"ok"} | {"missing"} | {"conflict", current_rev}
+local id = ARGV[1]
+local current_rev = redis.call('HGET', KEYS[1], 'rev')
+if not current_rev then return {'missing'} end
+if current_rev ~= ARGV[2] then return {'conflict', current_rev} end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], id)
+redis.call('HDEL', KEYS[3], id)
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[4], ARGV[3]) == id then
+  redis.call('HDEL', KEYS[4], ARGV[3])
+end
+for i = 5, #KEYS do redis.call('SREM', KEYS[i], id) end
+return {'ok'}
