@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sipsvc: error: {exc}", file=sys.stderr)
     except StoreUnavailableError as exc:
-        print(f"sipsvc: error: redis_url: {exc}", file=sys.stderr)
+        print(f"sipsvc: error: {exc.setting}: {exc}", file=sys.stderr)
     except OSError as exc:  # e.g. the HTTP address is in use or cannot be bound
         print(f"sipsvc: error: http: {exc.strerror or exc}", file=sys.stderr)
     return 2

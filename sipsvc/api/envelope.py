@@ -15,13 +15,13 @@ from typing import Any
 from aiohttp import web
 
 # Per-request values the middleware sets and the envelope reads.
-REQUEST_ID = "sipsvc.request_id"
-AUTH_TOKEN = "sipsvc.auth_token"
+REQUEST_ID = web.RequestKey("request_id", str)
+AUTH_TOKEN = web.RequestKey("auth_token", str)
 _REQUEST_ID_SAFE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def assign_request_id(request: web.Request) -> str:
@@ -54,10 +54,10 @@ def success(request: web.Request, data: Any, *, status: int = 200, revision: str
     body.update(revision=revision, status="success")
     if extra:
         body.update(extra)
-    return _respond(dict(sorted(body.items())), status, {"ETag": f'"{revision}"'})
+    return _respond(body, status, {"ETag": f'"{revision}"'})
 
 
 def error(request: web.Request, status: int, message: str, data: Any) -> web.Response:
     body = _base(request)
     body.update(data=data, error=str(status), message=message, status="error")
-    return _respond(dict(sorted(body.items())), status)
+    return _respond(body, status)

