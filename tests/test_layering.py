@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sipsvc"
 # Layer of each top-level part of the package; a module may import only from its own layer
 # or from lower ones.
 LAYERS = {
-    "cli": 6, "app": 5, "api": 4,
+    "__main__": 7, "cli": 6, "app": 5, "api": 4,
     "accounts": 3, "devices": 3, "registrar": 3, "notify": 3, "quickcall": 3,
     "store": 2, "transport": 2,
     "errors": 1, "config": 1, "sip": 0, "__init__": 0,

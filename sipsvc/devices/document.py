@@ -116,11 +116,15 @@ def indexes(doc: dict, account_realm: str) -> DeviceIndexes:
 
 
 def deep_merge(base: dict, patch: dict) -> dict:
-    """``patch`` merged into a copy of ``base``: objects merge key by key, anything else replaces."""
+    """``patch`` merged into a copy of ``base`` (JSON merge patch, RFC 7396): objects merge key
+    by key, ``null`` removes a key, anything else replaces."""
     merged = dict(base)
     for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict):
+            current = merged.get(key)
+            merged[key] = deep_merge(current if isinstance(current, dict) else {}, value)
         else:
             merged[key] = value
     return merged

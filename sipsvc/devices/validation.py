@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import re
 from typing import Any, Iterable
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft4Validator, Draft7Validator, validators
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from ..errors import FieldErrors as Errors, add_field_error as add_error
 from .schema import DEVICE_SCHEMA
 
-_VALIDATOR = Draft7Validator(DEVICE_SCHEMA)
+# Draft 7 for ``propertyNames``, with draft 4's types (Kazoo's): 1.0 is a number, not an integer.
+_VALIDATOR = validators.extend(Draft7Validator, type_checker=Draft4Validator.TYPE_CHECKER)(DEVICE_SCHEMA)
 # Kazoo's own wording where it differs from the generic message.
 _ENUM_MESSAGES = {"sip.method": "SIP authentication method is invalid"}
 
@@ -68,7 +70,9 @@ def _add_schema_error(errors: Errors, error: SchemaError) -> None:
     elif rule == "maximum":
         add_error(errors, path, rule, f"Value must be at most {target}", target=target, value=value)
     elif rule == "additionalProperties":
-        extra = sorted(set(value) - set(error.schema.get("properties", {})))
+        known, patterns = error.schema.get("properties", {}), error.schema.get("patternProperties", {})
+        extra = sorted(key for key in value
+                       if key not in known and not any(re.search(p, key) for p in patterns))
         add_error(errors, path, rule,
                   "Strict checking of data is enabled; only include schema-defined properties",
                   cause=extra)
