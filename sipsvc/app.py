@@ -62,7 +62,6 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         stores.accounts, admin_token=admin_token(config), token_ttl=config.token_ttl
     )
     app[DEVICES] = DeviceService(stores.devices)
-    log.info("store: %s; HTTP API listening on http://%s", stores.description, config.http)
     try:
         yield
     finally:

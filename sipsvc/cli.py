@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 
 from aiohttp import web
 
-from .app import create_app
+from .app import STORES, create_app
 from .config import ConfigError, load_config
 from .store.errors import StoreUnavailableError
+
+log = logging.getLogger("sipsvc")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,15 +30,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def _run(config) -> None:
+    """Open the store and services, bind the listeners, log where, run until SIGTERM/SIGINT."""
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()  # opens the store (cleanup_ctx)
+    try:
+        site = web.TCPSite(runner, config.http.host, config.http.port)
+        await site.start()
+        log.info("store: %s; HTTP API listening on http://%s", app[STORES].description, config.http)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+
+
 def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides={
         "http": args.http, "sip": args.sip, "redis_url": args.redis_url,
         "data_dir": args.data_dir, "log_level": args.log_level,
     })
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    web.run_app(create_app(config), host=config.http.host, port=config.http.port,
-                print=None, handle_signals=True, loop=asyncio.new_event_loop())
+    asyncio.run(_run(config))
     return 0
 
 

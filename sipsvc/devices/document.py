@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 
 from ..store.devices import DeviceIndexes
+from .schema import MAC_ADDRESS_PATTERN
 
 SUMMARY_FIELDS = ("device_type", "enabled", "id", "mac_address", "name", "owner_id", "username")
 _MAC_SEPARATORS = re.compile(r"[\s:.\-]")
 _MAC_HEX = re.compile(r"^[0-9a-fA-F]{12}$")
+MAC_ADDRESS = re.compile(MAC_ADDRESS_PATTERN)
 
 
 def is_private(key: str) -> bool:
@@ -94,24 +96,27 @@ def user_row(row: dict, user_id: str) -> dict:
     return user_view
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def indexes(doc: dict, account_realm: str) -> DeviceIndexes:
-    """The index entries of a (valid) document."""
-    sip = doc.get("sip") or {}
-    users = set()
-    if isinstance(doc.get("owner_id"), str):
-        users.add(doc["owner_id"])
+    """The index entries of a document; values of the wrong type are left out (such a document
+    fails validation anyway, and its other conflicts are still reported)."""
+    sip = doc.get("sip") if isinstance(doc.get("sip"), dict) else {}
+    users = {doc["owner_id"]} if _text(doc.get("owner_id")) else set()
     hotdesk = doc.get("hotdesk")
     if isinstance(hotdesk, dict) and isinstance(hotdesk.get("users"), dict):
         users.update(hotdesk["users"])
+    method = sip.get("method", "password")
     credentials = None
-    ip = None
-    if sip.get("method", "password") == "password" and sip.get("username"):
-        credentials = (sip.get("realm") or account_realm, sip["username"])
-    elif sip.get("method") == "ip" and sip.get("ip"):
-        ip = sip["ip"]
+    if method == "password" and _text(sip.get("username")):
+        credentials = (_text(sip.get("realm")) or account_realm, sip["username"])
+    ip = _text(sip.get("ip")) if method == "ip" else None
+    mac = doc.get("mac_address")
     return DeviceIndexes(
-        mac=doc.get("mac_address", ""), users=frozenset(users),
-        sip_credentials=credentials, sip_ip=ip,
+        mac=mac if isinstance(mac, str) and MAC_ADDRESS.match(mac) else "",
+        users=frozenset(users), sip_credentials=credentials, sip_ip=ip,
     )
 
 

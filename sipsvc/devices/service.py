@@ -175,9 +175,9 @@ class DeviceService:
         apply_defaults(doc)
         doc["id"] = device_id
         errors = validate(doc, previous=previous, may_change_type=is_admin)
-        if not errors:
-            taken = await self._store.holders(account.id, device_id, document.indexes(doc, account.realm))
-            errors = _unique_errors(taken)
+        taken = await self._store.holders(account.id, device_id, document.indexes(doc, account.realm))
+        for path, rules in _unique_errors(taken).items():
+            errors.setdefault(path, {}).update(rules)
         if errors:
             raise ValidationFailedError(errors)
         return doc

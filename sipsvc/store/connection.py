@@ -99,13 +99,25 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-async def _stop_leftover_server(pid_file: Path) -> None:
-    """Stop a server a previous run left behind (two servers must never share one AOF)."""
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+async def _wait_for_leftover_server(pid_file: Path) -> None:
+    """Refuse a data directory whose server is still serving another sipsvc; wait for one whose
+    sipsvc has died to finish flushing (it got SIGTERM then). Two servers must never share one
+    append-only file."""
     try:
         pid = int(pid_file.read_text().strip())
-        # The pid may have been reused since: only a redis-server is ever signalled.
+        # The pid may have been reused since: only a redis-server counts.
         if b"redis-server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
             return
+        if _parent_of(pid) != 1:
+            raise StoreUnavailableError(
+                f"{pid_file.parent} is in use by another sipsvc (its redis-server is pid {pid})",
+                "data_dir",
+            )
         os.kill(pid, signal.SIGTERM)
     except (OSError, ValueError):
         return
@@ -126,7 +138,7 @@ async def start_embedded(data_dir: Path) -> Store:
     except OSError as exc:
         raise StoreUnavailableError(f"cannot create {data_dir}: {exc.strerror}", "data_dir") from None
     socket_path, pid_file = data_dir / "redis.sock", data_dir / "redis.pid"
-    await _stop_leftover_server(pid_file)
+    await _wait_for_leftover_server(pid_file)
     binary = redis_server_binary()
     server = await asyncio.create_subprocess_exec(
         binary,

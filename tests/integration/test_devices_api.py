@@ -280,3 +280,14 @@ async def test_unknown_routes_and_methods_answer_in_the_envelope(api):
     account = await api.new_account()
     response, body = await api.call("PATCH", devices_path(account), token=account["token"])
     assert response.status == 405 and body["error"] == "405"
+
+
+async def test_uniqueness_is_reported_together_with_schema_errors(api):
+    account = await api.new_account()
+    await api.new_device(account, {"name": "first", "mac_address": "0004f2ab7efd",
+                                   "sip": {"username": "taken", "password": "secret1"}})
+    response, body = await api.call("PUT", devices_path(account), token=account["token"], json={"data": {
+        "name": "", "mac_address": "00:04:F2:AB:7E:FD", "sip": {"username": "TAKEN", "password": "abc"}}})
+    assert response.status == 400
+    assert set(body["data"]) == {"name", "mac_address", "sip.username", "sip.password"}
+    assert body["data"]["sip.username"]["unique"]["cause"] == "TAKEN"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipsvc.devices import document
+from sipsvc.store.devices import DeviceIndexes
 from sipsvc.devices.validation import apply_defaults, validate
 
 
@@ -53,9 +54,12 @@ def test_merge_patch_merges_replaces_and_removes():
 
 def test_indexes_of_password_and_ip_devices():
     password = document.indexes({"owner_id": "o" * 32, "hotdesk": {"users": {"u" * 32: {}}},
-                                 "sip": {"username": "Bob", "method": "password"}, "mac_address": "m"}, "acme.test")
+                                 "sip": {"username": "Bob", "method": "password"}, "mac_address": "00:04:f2:ab:7e:fd"},
+                                "acme.test")
     assert password.users == {"o" * 32, "u" * 32}
-    assert password.sip_credentials == ("acme.test", "Bob") and password.sip_ip is None and password.mac == "m"
+    assert password.sip_credentials == ("acme.test", "Bob") and password.sip_ip is None
+    assert password.mac == "00:04:f2:ab:7e:fd"
+    assert document.indexes({"mac_address": "zz", "sip": "x", "owner_id": 5}, "a.test") == DeviceIndexes()
     ip = document.indexes({"sip": {"method": "ip", "ip": "192.0.2.1", "username": "x"}}, "acme.test")
     assert ip.sip_ip == "192.0.2.1" and ip.sip_credentials is None
     other_realm = document.indexes({"sip": {"username": "a", "realm": "b.test"}}, "acme.test")
