@@ -126,3 +126,30 @@ def test_an_unknown_config_key_is_named(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert result.stderr.strip() == f"sipsvc: error: redis_uri: unknown setting in {config}"
+
+
+def test_a_second_service_on_the_same_data_dir_is_refused_and_harms_nothing(tmp_path):
+    service = Service(tmp_path)
+    account_id, devices = _fill(service, 3)
+    result = subprocess.run(
+        [sys.executable, "-m", "sipsvc", "serve", "--data-dir", str(tmp_path), "--http", f"127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=30, env={**os.environ, "SIPSVC_ADMIN_TOKEN": ADMIN},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("sipsvc: error: data_dir:"), result.stderr
+    _assert_all_there(service, account_id, devices)
+    assert service.stop()[0] == 0
+
+
+def test_an_http_address_in_use_is_named_and_stops_the_embedded_store(tmp_path):
+    service = Service(tmp_path / "first")
+    result = subprocess.run(
+        [sys.executable, "-m", "sipsvc", "serve", "--data-dir", str(tmp_path / "second"),
+         "--http", f"127.0.0.1:{service.port}"],
+        capture_output=True, text=True, timeout=30, env={**os.environ, "SIPSVC_ADMIN_TOKEN": ADMIN},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("sipsvc: error: http:"), result.stderr
+    pid_file = tmp_path / "second" / "redis.pid"
+    assert not pid_file.exists() or not Path(f"/proc/{pid_file.read_text().strip()}").exists()
+    assert service.stop()[0] == 0
