@@ -1,0 +1,126 @@
+"""SIP messages (RFC 3261 §7): small immutable requests and responses.
+
+Headers are a tuple of (name, value) pairs in the order received. Names are normalised when a
+message is parsed or built: compact forms are expanded (§7.3.3) and known names take their
+canonical spelling, so ``v``, ``VIA`` and ``Via`` are all ``Via``. Values are unfolded but
+otherwise as received; one header line holding several comma-separated values stays one entry
+(``values`` splits them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Headers = tuple[tuple[str, str], ...]
+
+# RFC 3261 §7.3.3 and later RFCs' compact forms.
+COMPACT_FORMS = {
+    "a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type", "d": "Request-Disposition",
+    "e": "Content-Encoding", "f": "From", "i": "Call-ID", "j": "Reject-Contact", "k": "Supported",
+    "l": "Content-Length", "m": "Contact", "n": "Identity-Info", "o": "Event", "r": "Refer-To",
+    "s": "Subject", "t": "To", "u": "Allow-Events", "v": "Via", "x": "Session-Expires",
+    "y": "Identity",
+}
+_CANONICAL_NAMES = [
+    "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
+    "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact", "Content-Disposition",
+    "Content-Encoding", "Content-Language", "Content-Length", "Content-Type", "CSeq", "Date",
+    "Error-Info", "Event", "Expires", "From", "In-Reply-To", "Max-Forwards", "Min-Expires",
+    "MIME-Version", "Organization", "Path", "Priority", "Proxy-Authenticate", "Proxy-Authorization",
+    "Proxy-Require", "Record-Route", "Refer-To", "Referred-By", "Reply-To", "Require",
+    "Retry-After", "Route", "RSeq", "RAck", "Server", "Subject", "Subscription-State", "Supported",
+    "Timestamp", "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
+]
+CANONICAL = {name.lower(): name for name in _CANONICAL_NAMES}
+CANONICAL.update(COMPACT_FORMS)
+
+# Headers whose value may be a comma-separated list (RFC 3261 §7.3.1); for all others a comma
+# is part of the value (dates, display names, Authorization parameters).
+LIST_HEADERS = frozenset({
+    "Accept", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow", "Allow-Events",
+    "Call-Info", "Contact", "Content-Encoding", "Content-Language", "Error-Info", "In-Reply-To",
+    "Path", "Proxy-Require", "Record-Route", "Require", "Route", "Supported", "Unsupported",
+    "Via", "Warning",
+})
+
+
+def canonical_name(name: str) -> str:
+    return CANONICAL.get(name.lower(), name)
+
+
+def split_values(value: str) -> list[str]:
+    """Split a list header on commas outside quoted strings and angle brackets."""
+    parts, start, depth, quoted, escaped = [], 0, 0, False, False
+    for index, char in enumerate(value):
+        if escaped:
+            escaped = False
+        elif quoted:
+            if char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == "<":
+            depth += 1
+        elif char == ">":
+            depth = max(depth - 1, 0)
+        elif char == "," and depth == 0:
+            parts.append(value[start:index].strip())
+            start = index + 1
+    parts.append(value[start:].strip())
+    return parts
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    headers: Headers
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header ``name`` (any spelling), or None."""
+        wanted = canonical_name(name)
+        for key, value in self.headers:
+            if key == wanted:
+                return value
+        return None
+
+    def header_lines(self, name: str) -> list[str]:
+        wanted = canonical_name(name)
+        return [value for key, value in self.headers if key == wanted]
+
+    def values(self, name: str) -> list[str]:
+        """Every value of a header, list headers split on their commas."""
+        lines = self.header_lines(name)
+        if canonical_name(name) not in LIST_HEADERS:
+            return lines
+        return [part for line in lines for part in split_values(line)]
+
+    def _header_bytes(self) -> bytes:
+        lines = [f"{name}: {value}\r\n" for name, value in self.headers if name != "Content-Length"]
+        lines.append(f"Content-Length: {len(self.body)}\r\n\r\n")
+        return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request(Message):
+    method: str
+    uri: str
+
+    def to_bytes(self) -> bytes:
+        start = f"{self.method} {self.uri} SIP/2.0\r\n".encode("utf-8", "surrogateescape")
+        return start + self._header_bytes() + self.body
+
+
+@dataclass(frozen=True, kw_only=True)
+class Response(Message):
+    status: int
+    reason: str
+
+    def to_bytes(self) -> bytes:
+        start = f"SIP/2.0 {self.status} {self.reason}\r\n".encode("utf-8", "surrogateescape")
+        return start + self._header_bytes() + self.body
+
+
+def normalise_headers(headers: list[tuple[str, str]] | Headers) -> Headers:
+    return tuple((canonical_name(name), value) for name, value in headers)
