@@ -7,9 +7,19 @@ Private fields (``pvt_*`` and ``_*``) are the service's own; clients can neither
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from ..store.devices import DeviceIndexes
 from .schema import MAC_ADDRESS_PATTERN
+
+@dataclass(frozen=True)
+class DeviceIndexes:
+    """The index entries one device document has; computed by the devices service."""
+
+    mac: str = ""
+    users: frozenset[str] = frozenset()
+    sip_credentials: tuple[str, str] | None = None  # (realm, username)
+    sip_ip: str | None = None
+
 
 SUMMARY_FIELDS = ("device_type", "enabled", "id", "mac_address", "name", "owner_id", "username")
 _MAC_SEPARATORS = re.compile(r"[\s:.\-]")
@@ -118,6 +128,26 @@ def indexes(doc: dict, account_realm: str) -> DeviceIndexes:
         mac=mac if isinstance(mac, str) and MAC_ADDRESS.match(mac) else "",
         users=frozenset(users), sip_credentials=credentials, sip_ip=ip,
     )
+
+
+def sip_auth(doc: dict, account_id: str) -> dict:
+    """What the registrar needs to authenticate the device (stored beside the document)."""
+    sip = doc.get("sip") if isinstance(doc.get("sip"), dict) else {}
+    return {
+        "account_id": account_id, "device_id": doc["id"], "enabled": doc.get("enabled") is not False,
+        "method": sip.get("method", "password"), "username": sip.get("username"),
+        "password": sip.get("password"), "realm": sip.get("realm"), "ip": sip.get("ip"),
+    }
+
+
+def registrations_invalidated(old: dict, new: dict) -> bool:
+    """Whether a change must drop the device's registrations at once: it was disabled, or what
+    it authenticates with changed (Kazoo left such phones registered)."""
+    if new.get("enabled") is False and old.get("enabled") is not False:
+        return True
+    old_sip = old.get("sip") if isinstance(old.get("sip"), dict) else {}
+    new_sip = new.get("sip") if isinstance(new.get("sip"), dict) else {}
+    return any(old_sip.get(k) != new_sip.get(k) for k in ("username", "password", "realm", "method", "ip"))
 
 
 def deep_merge(base: dict, patch: dict) -> dict:

@@ -186,10 +186,12 @@ class DeviceService:
                     old: dict | None, now: float) -> None:
         try:
             await self._store.save(
-                account.id, doc["id"], doc=doc, summary=document.summary(doc), revision=revision,
+                account.id, doc["id"], doc=doc, summary=document.summary(doc),
+                auth=document.sip_auth(doc, account.id), revision=revision,
                 expected_revision=expected,
                 old=document.indexes(old, account.realm) if old else NO_INDEXES,
                 new=document.indexes(doc, account.realm), now=now,
+                flush_bindings=old is not None and document.registrations_invalidated(old, doc),
             )
         except ValueTakenError as exc:
             raise ValidationFailedError(_unique_errors([exc])) from None

@@ -1,20 +1,18 @@
 """HTTP Digest authentication for SIP, server and client side.
 
-Implements:
-- RFC 3261 §22.4 (Digest in SIP) and the auth-param grammar of RFC 3261 §25.1 / RFC 7235 §2.1
-  (token and quoted-string values, RFC 7230 §3.2.6; empty list elements, RFC 7230 §7).
-- RFC 7616 §3.3 (the challenge), §3.4.1-§3.4.3 (response, A1 including the -sess variants, A2),
-  §3.7 (several challenges, preferred algorithm first); checked against the §3.9.1 examples.
-- RFC 8760 §2.1-§2.4 (SHA-256 in SIP; offer SHA-256 before MD5).
+Implements RFC 3261 §22.4 (Digest in SIP) with the auth-param grammar of RFC 3261 §25.1 and
+RFC 7235 §2.1 (RFC 7230 §3.2.6 token / quoted-string, §7 empty list elements); RFC 7616 §3.3
+(challenge), §3.4.1-§3.4.3 (response, A1 with -sess, A2), §3.7 (preferred challenge first),
+checked against the §3.9.1 examples; RFC 8760 §2.1-§2.4 (SHA-256 in SIP, offered before MD5).
 
 Decisions (where the RFCs leave a choice, or where we refuse something):
 - Algorithms: MD5 and SHA-256, plus MD5-sess and SHA-256-sess when verifying. SHA-512-256,
   userhash and username* are not supported: such credentials raise DigestError.
 - qop: only "auth". We always challenge with qop="auth", so a server-side response without qop
-  (RFC 2069 style, no cnonce or nc) is refused, as is qop=auth-int (we do not hash bodies). As a
-  client we still answer challenges without qop, since phones may send them (RFC 2617 §3.2.2).
-- nc must be exactly 8 lower-case hex digits (RFC 7616 nc-value = 8LHEX): it is kept as an int and
-  re-rendered that way for the hash, so anything else would verify wrongly.
+  (RFC 2069 style) is refused, as is qop=auth-int (we do not hash bodies). As a client we still
+  answer challenges without qop, since phones may send them (RFC 2617 §3.2.2.1).
+- nc must be exactly 8 lower-case hex digits (RFC 7616 nc-value = 8LHEX): it is kept as an int
+  and re-rendered that way for the hash, so any other spelling would verify wrongly.
 - Nonces are stateless: base64url(8-byte issue time in ms | salt | first 16 bytes of
   HMAC-SHA256(secret, label | realm | time | salt)). Any node sharing the secret can check them,
   with no storage. Within its lifetime a nonce can be replayed; refusing repeated nc values needs
@@ -29,7 +27,6 @@ Decisions (where the RFCs leave a choice, or where we refuse something):
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
 import hashlib
 import hmac
@@ -37,8 +34,10 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .errors import SipError
 
-class DigestError(Exception):
+
+class DigestError(SipError):
     """A malformed, unsupported or unusable Digest header; `reason` says which."""
 
     def __init__(self, reason: str) -> None:
@@ -53,15 +52,10 @@ class _Algorithm(NamedTuple):
     hex_len: int
 
 
-_ALGORITHMS = {
-    a.name.lower(): a
-    for a in (
-        _Algorithm("MD5", "md5", False, 32),
-        _Algorithm("MD5-sess", "md5", True, 32),
-        _Algorithm("SHA-256", "sha256", False, 64),
-        _Algorithm("SHA-256-sess", "sha256", True, 64),
-    )
-}
+_ALGORITHMS = {a.name.lower(): a for a in (
+    _Algorithm("MD5", "md5", False, 32), _Algorithm("MD5-sess", "md5", True, 32),
+    _Algorithm("SHA-256", "sha256", False, 64), _Algorithm("SHA-256-sess", "sha256", True, 64),
+)}
 
 
 def _algorithm(name: str) -> _Algorithm:
@@ -71,8 +65,6 @@ def _algorithm(name: str) -> _Algorithm:
         raise DigestError(f"unsupported algorithm {name[:32]!r}")
     return found
 
-
-# ---------------------------------------------------------------- auth-param parsing (linear)
 
 # Each pattern is a single character class: a match can never backtrack, so parsing stays O(n).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 7230 tchar (a superset of RFC 3261)
@@ -112,15 +104,11 @@ def _quoted(text: str, pos: int) -> tuple[str, int]:
 
 
 def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
-    """Parse `scheme auth-param, auth-param, ...` (RFC 7235 §2.1, RFC 3261 §25.1).
+    """Parse `scheme auth-param, ...` from one (Proxy-)Authorization or -Authenticate value
+    (SIP never comma-joins these headers, RFC 3261 §7.3.1).
 
-    Args:
-        value: an Authorization, Proxy-Authorization, WWW-Authenticate or Proxy-Authenticate
-            header value (one challenge or credentials: SIP never comma-joins these headers).
-    Returns:
-        The scheme as written, and the parameters with lower-cased names and unquoted values.
-    Raises:
-        DigestError: on any syntax error or a repeated parameter; nothing else, in linear time.
+    Returns the scheme as written and the params (lower-cased names, unquoted values).
+    Raises DigestError on any syntax error or repeated param, and nothing else; linear time.
     """
     if not isinstance(value, str):
         raise DigestError("header value is not text")
@@ -158,8 +146,6 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-# ---------------------------------------------------------------- hashing (RFC 7616 §3.4)
-
 
 def _encode(text: str) -> bytes:
     try:
@@ -173,10 +159,7 @@ def _h(alg: _Algorithm, *parts: str) -> str:
 
 
 def ha1(username: str, realm: str, password: str, algorithm: str) -> str:
-    """H(username ":" realm ":" password), the part of A1 a server may store (RFC 7616 §3.4.2).
-
-    For the -sess algorithms this is the inner hash; expected_response() adds nonce and cnonce.
-    """
+    """H(username:realm:password), storable; for -sess the inner hash of A1 (RFC 7616 §3.4.2)."""
     return _h(_algorithm(algorithm), username, realm, password)
 
 
@@ -189,8 +172,6 @@ def _response(alg: _Algorithm, ha1_hex: str, nonce: str, cnonce: str, nc_hex: st
         return _h(alg, ha1_hex, nonce, ha2)  # RFC 2069 form, client side only
     return _h(alg, ha1_hex, nonce, nc_hex, cnonce, qop, ha2)  # RFC 7616 §3.4.1
 
-
-# ---------------------------------------------------------------- server side
 
 
 @dataclass(frozen=True)
@@ -215,12 +196,7 @@ _LHEX = frozenset("0123456789abcdef")
 
 
 def parse_credentials(value: str) -> Credentials:
-    """Parse and validate Digest credentials.
-
-    Raises:
-        DigestError: malformed header, not Digest, a missing field, no qop or a qop other than
-            auth, an unsupported algorithm, userhash, or a bad nc / response.
-    """
+    """Parse and validate Digest credentials; DigestError says what is malformed or refused."""
     scheme, params = parse_auth_params(value)
     if scheme.lower() != "digest":
         raise DigestError(f"unsupported auth scheme {scheme[:32]!r}")
@@ -261,14 +237,10 @@ def expected_response(creds: Credentials, method: str, ha1_hex: str) -> str:
 
 
 def verify(creds: Credentials, method: str, password: str) -> bool:
-    """True if the credentials' response matches the password (constant-time compare).
-
-    Checks nothing else: realm, nonce freshness and uri are the caller's (see module docstring).
-    """
-    expected = expected_response(creds, method, ha1(creds.username, creds.realm, password,
-                                                    creds.algorithm))
-    return hmac.compare_digest(expected.encode(), creds.response.lower().encode(
-        "utf-8", "surrogatepass"))
+    """True if the response matches (constant time); realm, nonce and uri are the caller's."""
+    digest = ha1(creds.username, creds.realm, password, creds.algorithm)
+    expected = expected_response(creds, method, digest).encode()
+    return hmac.compare_digest(expected, creds.response.lower().encode("utf-8", "surrogatepass"))
 
 
 class NonceStatus(enum.Enum):
@@ -288,10 +260,8 @@ def _b64(raw: bytes) -> str:
 
 
 class NonceSigner:
-    """Issues and checks stateless, HMAC-signed, time-stamped nonces (format: module docstring).
-
-    `now` is wall-clock seconds (time.time()), so that every node sharing `secret` agrees.
-    """
+    """Stateless HMAC-signed, time-stamped nonces (format: module docstring). `now` is
+    wall-clock seconds (time.time()), so that every node sharing `secret` agrees."""
 
     def __init__(self, secret: bytes, lifetime: float, *, max_skew: float = 5.0) -> None:
         if len(secret) < 16:
@@ -331,13 +301,11 @@ class NonceSigner:
 
 
 def _unb64(nonce: str) -> bytes | None:
-    if not isinstance(nonce, str) or not 0 < len(nonce) <= _MAX_NONCE_CHARS:
-        return None
-    if not nonce.isascii():
+    if not (isinstance(nonce, str) and 0 < len(nonce) <= _MAX_NONCE_CHARS and nonce.isascii()):
         return None
     try:
         raw = base64.b64decode(nonce + "=" * (-len(nonce) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError):
+    except ValueError:  # binascii.Error included
         return None
     # Only the canonical spelling is accepted, so one nonce has exactly one string form.
     return raw if _b64(raw) == nonce else None
@@ -375,8 +343,6 @@ def challenges(realm: str, nonce: str, stale: bool = False) -> list[Challenge]:
     return [Challenge(realm, nonce, algorithm, stale=stale) for algorithm in ("SHA-256", "MD5")]
 
 
-# ---------------------------------------------------------------- client side
-
 
 def _choose_qop(offered: str | None) -> str | None:
     if offered is None:
@@ -388,14 +354,11 @@ def _choose_qop(offered: str | None) -> str | None:
 
 def authorization_header(challenge_params: dict[str, str], method: str, uri: str,
                          username: str, password: str, cnonce: str, nc: int) -> str:
-    """Answer a challenge (the params of a parsed WWW-Authenticate) with an Authorization value.
+    """Answer a challenge (params from parse_auth_params) with an Authorization value.
 
-    Args:
-        challenge_params: from parse_auth_params(); realm and nonce are required.
-        cnonce: fresh random text from the caller's source; nc: 1 for a new nonce, then +1.
-    Raises:
-        DigestError: the challenge lacks realm/nonce, or offers nothing we support.
-        ValueError: nc out of range.
+    `cnonce` is fresh random text from the caller's source; `nc` is 1 for a new nonce, then +1.
+    Raises DigestError if the challenge lacks realm or nonce or offers nothing we support,
+    ValueError if nc does not fit in 8 hex digits.
     """
     realm, nonce = challenge_params.get("realm"), challenge_params.get("nonce")
     if realm is None or nonce is None:

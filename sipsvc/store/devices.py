@@ -19,29 +19,21 @@ from .errors import (
     DocumentExistsError, DocumentMissingError, RevisionConflictError, ValueTakenError,
 )
 from .scripts import Scripts
-
-
-@dataclass(frozen=True)
-class DeviceIndexes:
-    """The index entries one device document has; computed by the devices service."""
-
-    mac: str = ""
-    users: frozenset[str] = frozenset()
-    sip_credentials: tuple[str, str] | None = None  # (realm, username)
-    sip_ip: str | None = None
-
-    def claims(self) -> dict[str, tuple[str, str]]:
-        """Claim key -> (index kind, value) for the cross-account unique values."""
-        out: dict[str, tuple[str, str]] = {}
-        if self.sip_credentials is not None:
-            realm, username = self.sip_credentials
-            out[keys.sip_credentials_claim(realm, username)] = ("sip_username", username)
-        if self.sip_ip is not None:
-            out[keys.sip_ip_claim(self.sip_ip)] = ("sip_ip", self.sip_ip)
-        return out
+from ..devices.document import DeviceIndexes
 
 
 NO_INDEXES = DeviceIndexes()
+
+
+def _claims(indexes: DeviceIndexes) -> dict[str, tuple[str, str]]:
+    """Claim key -> (index kind, value) for the cross-account unique values."""
+    out: dict[str, tuple[str, str]] = {}
+    if indexes.sip_credentials is not None:
+        realm, username = indexes.sip_credentials
+        out[keys.sip_credentials_claim(realm, username)] = ("sip_username", username)
+    if indexes.sip_ip is not None:
+        out[keys.sip_ip_claim(indexes.sip_ip)] = ("sip_ip", indexes.sip_ip)
+    return out
 
 
 @dataclass(frozen=True)
@@ -49,6 +41,10 @@ class StoredDevice:
     id: str
     revision: str
     doc: dict = field(repr=False)
+
+
+def _json(value: dict) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _holder_ref(account_id: str, device_id: str) -> str:
@@ -76,7 +72,7 @@ class RedisDeviceStore:
             if indexes.mac:
                 pipe.hget(keys.device_macs(account_id), indexes.mac)
                 checks.append(("mac", indexes.mac))
-            for key, check in indexes.claims().items():
+            for key, check in _claims(indexes).items():
                 pipe.get(key)
                 checks.append(check)
             results = await pipe.execute()
@@ -95,8 +91,9 @@ class RedisDeviceStore:
         return held is not None and claim_key in json.loads(held)
 
     async def save(
-        self, account_id: str, device_id: str, *, doc: dict, summary: dict, revision: str,
+        self, account_id: str, device_id: str, *, doc: dict, summary: dict, auth: dict, revision: str,
         expected_revision: str | None, old: DeviceIndexes, new: DeviceIndexes, now: float,
+        flush_bindings: bool = False,
     ) -> None:
         """Create (``expected_revision`` None) or replace a device.
 
@@ -104,7 +101,7 @@ class RedisDeviceStore:
         ValueTakenError; on any of them nothing is changed.
         """
         me = _holder_ref(account_id, device_id)
-        old_claims, new_claims = old.claims(), new.claims()
+        old_claims, new_claims = _claims(old), _claims(new)
         taken: list[str] = []
         try:
             for key, (kind, value) in new_claims.items():
@@ -118,13 +115,13 @@ class RedisDeviceStore:
                 keys=[
                     keys.device(account_id, device_id), keys.device_ids(account_id),
                     keys.device_summaries(account_id), keys.device_macs(account_id),
+                    keys.bindings(account_id, device_id), keys.registered_devices(account_id),
                     *(keys.user_devices(account_id, u) for u in removed_users + added_users),
                 ],
                 args=[
-                    device_id, expected_revision or "", revision,
-                    json.dumps(doc, separators=(",", ":")),
-                    json.dumps(summary, separators=(",", ":")),
+                    device_id, expected_revision or "", revision, _json(doc), _json(summary),
                     old.mac, new.mac, len(removed_users), json.dumps(sorted(new_claims)),
+                    _json(auth), "1" if flush_bindings else "0",
                 ],
             )
             _raise_for(result, new)
@@ -143,13 +140,14 @@ class RedisDeviceStore:
             keys=[
                 keys.device(account_id, device_id), keys.device_ids(account_id),
                 keys.device_summaries(account_id), keys.device_macs(account_id),
+                keys.bindings(account_id, device_id), keys.registered_devices(account_id),
                 *(keys.user_devices(account_id, u) for u in users),
             ],
             args=[device_id, expected_revision, indexes.mac],
         )
         _raise_for(result, indexes)
         me = _holder_ref(account_id, device_id)
-        for key in indexes.claims():
+        for key in _claims(indexes):
             await self._claims.release(key, me)
 
     async def list_page(
@@ -168,6 +166,24 @@ class RedisDeviceStore:
             (flat[i], json.loads(flat[i + 1]) if flat[i + 1] else None)
             for i in range(0, len(flat), 2)
         ]
+
+    async def sip_auth(self, claim_key: str) -> dict | None:
+        """The registrar's view of the device holding a SIP claim (credentials or IP), or None."""
+        holder = await self._claims.holder(claim_key)
+        if holder is None:
+            return None
+        account_id, _, device_id = holder.partition("/")
+        claims, auth = await self._redis.hmget(keys.device(account_id, device_id), "claims", "auth")
+        # An abandoned claim (its writer died) leads to a device that no longer holds it.
+        if claims is None or auth is None or claim_key not in json.loads(claims):
+            return None
+        return json.loads(auth)
+
+    async def auth_by_credentials(self, realm: str, username: str) -> dict | None:
+        return await self.sip_auth(keys.sip_credentials_claim(realm, username))
+
+    async def auth_by_ip(self, ip: str) -> dict | None:
+        return await self.sip_auth(keys.sip_ip_claim(ip))
 
     async def user_rows(self, account_id: str, user_id: str) -> list[tuple[str, dict]]:
         """(id, listing row) of every device owned by or hotdesked to ``user_id``, in id order."""

@@ -43,6 +43,26 @@ def user_devices(account_id: str, user_id: str) -> str:
     return f"{_account(account_id)}:user:{user_id}:devices"
 
 
+def bindings(account_id: str, device_id: str) -> str:
+    """Hash with a TTL: binding id -> binding (JSON) of one device's registered contacts."""
+    return f"{_account(account_id)}:bindings:{device_id}"
+
+
+def registered_devices(account_id: str) -> str:
+    """Sorted set: device id -> expiry of its latest binding (registered while > now)."""
+    return f"{_account(account_id)}:registered"
+
+
+def nonce_count(account_id: str, nonce: str) -> str:
+    """String with a TTL: the highest digest nonce count seen for one nonce (replay guard)."""
+    return f"{_account(account_id)}:nonce:{nonce}"
+
+
+def nonce_secret() -> str:
+    """String: the HMAC secret of digest nonces, shared by every node."""
+    return f"{PREFIX}:nonce-secret"
+
+
 def realm_claim(realm: str) -> str:
     """String claim: lower-cased realm -> account id."""
     return f"{PREFIX}:claim:realm:{realm.lower()}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipsvc.devices import document
-from sipsvc.store.devices import DeviceIndexes
+from sipsvc.devices.document import DeviceIndexes
 from sipsvc.devices.validation import apply_defaults, validate
 
 

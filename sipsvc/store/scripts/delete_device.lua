@@ -1,6 +1,7 @@
 -- Delete one device and its account-level index entries, atomically.
 -- KEYS[1]  device hash   KEYS[2] device ids   KEYS[3] device summaries   KEYS[4] MAC index
--- KEYS[5..]  user index sets the device is in
+-- KEYS[5]  the device's bindings   KEYS[6] the account's registered devices
+-- KEYS[7..]  user index sets the device is in
 -- ARGV[1]  device id   ARGV[2] expected revision   ARGV[3] its MAC ("" = none)
 -- returns  {"ok"} | {"missing"} | {"conflict", current_rev}
 local id = ARGV[1]
@@ -13,5 +14,7 @@ redis.call('HDEL', KEYS[3], id)
 if ARGV[3] ~= '' and redis.call('HGET', KEYS[4], ARGV[3]) == id then
   redis.call('HDEL', KEYS[4], ARGV[3])
 end
-for i = 5, #KEYS do redis.call('SREM', KEYS[i], id) end
+redis.call('DEL', KEYS[5])
+redis.call('ZREM', KEYS[6], id)
+for i = 7, #KEYS do redis.call('SREM', KEYS[i], id) end
 return {'ok'}

@@ -1,12 +1,15 @@
 -- Create or replace one device and its account-level indexes, atomically.
 -- KEYS[1]  device hash (rev, doc)          KEYS[2]  device ids (sorted set)
 -- KEYS[3]  device summaries (hash)         KEYS[4]  MAC index (hash)
--- KEYS[5..5+n_removed-1]  user index sets the device leaves
--- KEYS[5+n_removed..]     user index sets the device joins
+-- KEYS[5]  the device's bindings        KEYS[6]  the account's registered devices
+-- KEYS[7..7+n_removed-1]  user index sets the device leaves
+-- KEYS[7+n_removed..]     user index sets the device joins
 -- ARGV[1]  device id   ARGV[2] expected revision ("" = the device must not exist yet)
 -- ARGV[3]  new revision   ARGV[4] document JSON   ARGV[5] summary JSON
 -- ARGV[6]  MAC the stored document had ("" = none)   ARGV[7] new MAC ("" = none)
 -- ARGV[8]  n_removed   ARGV[9] JSON list of the claim keys the document holds
+-- ARGV[10] what the registrar needs to authenticate the device (JSON)
+-- ARGV[11] "1" to drop the device's registrations (credentials changed, or disabled)
 -- returns  {"ok"} | {"exists"} | {"missing"} | {"conflict", current_rev} | {"mac_taken", holder}
 local id = ARGV[1]
 local current_rev = redis.call('HGET', KEYS[1], 'rev')
@@ -26,12 +29,16 @@ if old_mac ~= '' and old_mac ~= new_mac and redis.call('HGET', KEYS[4], old_mac)
   redis.call('HDEL', KEYS[4], old_mac)
 end
 if new_mac ~= '' then redis.call('HSET', KEYS[4], new_mac, id) end
-redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'doc', ARGV[4], 'claims', ARGV[9])
+redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'doc', ARGV[4], 'claims', ARGV[9], 'auth', ARGV[10])
+if ARGV[11] == '1' then
+  redis.call('DEL', KEYS[5])
+  redis.call('ZREM', KEYS[6], id)
+end
 redis.call('ZADD', KEYS[2], 0, id)
 redis.call('HSET', KEYS[3], id, ARGV[5])
 local n_removed = tonumber(ARGV[8])
-for i = 5, #KEYS do
-  if i < 5 + n_removed then
+for i = 7, #KEYS do
+  if i < 7 + n_removed then
     redis.call('SREM', KEYS[i], id)
   else
     redis.call('SADD', KEYS[i], id)

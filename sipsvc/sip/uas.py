@@ -1,0 +1,119 @@
+"""What a UAS does with a request before any application logic (RFC 3261 §8.2, §18.2), pure:
+
+- ``make_response``: a response copying Via, From, To (with a tag), Call-ID and CSeq (§8.2.6);
+- ``stamp_via``: the ``received`` and ``rport`` parameters a server adds to the top Via
+  (§18.2.1, RFC 3581 §4), so the response says where the request really came from;
+- ``response_address``: where a response goes over an unreliable transport (§18.2.2, RFC 3581);
+- ``preflight``: the answer for a method, URI scheme or extension the service does not handle
+  (§8.2.1–§8.2.2: 405 with Allow, 501, 416, 420 with Unsupported), in the RFC's order.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+
+from .errors import SipParseError
+from .headers import parse_via
+from .message import Request, Response, split_values
+from .uri import SipUri, format_params, parse_uri
+
+REASONS = {
+    100: "Trying", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 413: "Request Entity Too Large",
+    416: "Unsupported URI Scheme", 420: "Bad Extension", 423: "Interval Too Brief",
+    481: "Call/Transaction Does Not Exist", 500: "Server Internal Error", 501: "Not Implemented",
+    503: "Service Unavailable", 505: "Version Not Supported",
+}
+# Every method a SIP element may know (RFC 3261 and its extensions); the others get 501.
+KNOWN_METHODS = frozenset({
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+})
+
+
+def make_response(request: Request, status: int, reason: str | None = None, *,
+                  headers: tuple[tuple[str, str], ...] = (), to_tag: str | None = None,
+                  body: bytes = b"") -> Response:
+    """A response to ``request`` (§8.2.6.2). ``to_tag`` is added to To when it has none and the
+    status is above 100; ``headers`` are appended after the copied ones."""
+    copied = []
+    for name, value in request.headers:
+        if name == "Via" or name in ("From", "Call-ID", "CSeq"):
+            copied.append((name, value))
+        elif name == "To":
+            if to_tag and status > 100 and ";tag=" not in value.replace(" ", "").lower():
+                value = f"{value};tag={to_tag}"
+            copied.append((name, value))
+    return Response(status=status, reason=reason or REASONS.get(status, ""),
+                    headers=(*copied, *headers), body=body)
+
+
+def http_date(now: float) -> str:
+    """An RFC 1123 date in GMT, as SIP's Date header wants it (§20.17)."""
+    return email.utils.formatdate(now, usegmt=True)
+
+
+def _same_host(host: str, ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")) == ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+
+
+def stamp_via(request: Request, source_ip: str, source_port: int) -> Request:
+    """Add ``received`` (when the sent-by host is not the source address) and fill ``rport``
+    (when the client asked for it) on the top Via. A Via that does not parse is left alone."""
+    for index, (name, value) in enumerate(request.headers):
+        if name == "Via":
+            break
+    else:
+        return request
+    values = split_values(value)
+    try:
+        via = parse_via(values[0])
+    except SipParseError:
+        return request
+    params = [(k, v) for k, v in via.params if k.lower() not in ("received", "rport")]
+    rport = via.param("rport") is not None
+    if rport or not _same_host(via.host, source_ip):
+        params.append(("received", source_ip))
+    if rport:
+        params.append(("rport", str(source_port)))
+    port = f":{via.port}" if via.port is not None else ""
+    values[0] = f"{via.protocol}/{via.transport} {via.host}{port}{format_params(tuple(params))}"
+    headers = list(request.headers)
+    headers[index] = ("Via", ", ".join(values))
+    return Request(method=request.method, uri=request.uri, headers=tuple(headers), body=request.body)
+
+
+def response_address(request: Request, source: tuple[str, int]) -> tuple[str, int]:
+    """Where a response to ``request`` goes over UDP (§18.2.2 with RFC 3581 §4): the source
+    address, and the source port when rport was asked for, else the sent-by port (5060)."""
+    try:
+        via = parse_via(request.values("Via")[0])
+    except (SipParseError, IndexError):
+        return source
+    if via.param("rport") is not None:
+        return source
+    return source[0], via.port or 5060
+
+
+def preflight(request: Request, allowed: frozenset[str], supported: frozenset[str]) -> Response | None:
+    """The response for a request the service will not process, or None to go on."""
+    method = request.method
+    if method not in allowed:
+        if method in KNOWN_METHODS:
+            return make_response(request, 405, headers=(("Allow", ", ".join(sorted(allowed))),))
+        return make_response(request, 501)
+    try:
+        uri = parse_uri(request.uri)
+    except SipParseError:
+        return make_response(request, 400, "Bad Request-URI")
+    if not isinstance(uri, SipUri):
+        return make_response(request, 416)
+    required = [tag for line in request.header_lines("Require") for tag in split_values(line) if tag]
+    unsupported = [tag for tag in required if tag.lower() not in supported]
+    if unsupported:
+        return make_response(request, 420, headers=(("Unsupported", ", ".join(unsupported)),))
+    return None
