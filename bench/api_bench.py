@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--phases", default="fetch,create,list",
                    help="which measured phases to run (seeding always runs), comma-separated")
     p.add_argument("--seed", type=int, default=None, help="random seed for the fetch order")
+    p.add_argument("--latency-csv", metavar="PREFIX",
+                   help="write PREFIX-<phase>.csv: scheduled offset (s), latency (ms) or error")
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     args = p.parse_args(argv)
     args.page_sizes = [int(x) for x in args.page_sizes.split(",") if x.strip()]
@@ -400,12 +402,13 @@ class Bench:
 
     async def open_loop(self, name: str, rate: float, duration: float, make_request,
                         measure: bool = True) -> PhaseResult | None:
-        """Launch ``rate * duration`` requests on a fixed schedule; ``make_request(scheduled)``
-        returns (ok, error kind or None, send time)."""
+        """Launch ``rate * duration`` requests on a fixed schedule. ``make_request()`` sends one
+        request and returns None on success or the error kind; latency runs from the schedule."""
         n = max(1, int(round(rate * duration)))
         interval = 1.0 / rate
         latencies: list[float] = []
         send_lags: list[float] = []
+        timeline: list[tuple[float, float | str]] = []  # (scheduled, latency s | error kind)
         errors: dict[str, int] = {}
         last_done = [0.0]
         tasks: set[asyncio.Task] = set()
@@ -422,8 +425,10 @@ class Bench:
             last_done[0] = max(last_done[0], done)
             if kind is None:
                 latencies.append(done - scheduled)
+                timeline.append((scheduled, done - scheduled))
             else:
                 errors[kind] = errors.get(kind, 0) + 1
+                timeline.append((scheduled, kind))
 
         meter = CpuMeter(self.server, self.args.redis_url) if measure else None
         before = meter.sample() if meter else None
@@ -451,6 +456,12 @@ class Bench:
             return None
         after = meter.sample()
         meter.close()
+        if self.args.latency_csv:
+            with open(f"{self.args.latency_csv}-{name}.csv", "w") as out:
+                out.write("scheduled_s,latency_ms\n")
+                for at, value in sorted(timeline, key=lambda x: x[0]):
+                    cell = f"{value * 1e3:.3f}" if isinstance(value, float) else value
+                    out.write(f"{at - start:.4f},{cell}\n")
         return PhaseResult(
             name=name, offered_rate=rate, scheduled=n, ok=len(latencies),
             errors=sum(errors.values()), error_kinds=errors,

@@ -16,14 +16,22 @@ from aiohttp import web
 
 from .accounts.service import AccountService
 from .api.errors import error_middleware
-from .api.keys import ACCOUNTS, CONFIG, DEVICES
+from .api.keys import ACCOUNTS, CONFIG, DEVICES, REGISTRAR
 from .api.routes import add_routes
-from .config import Config
+from .config import Config, ConfigError
 from .devices.service import DeviceService
+from .registrar.policy import RegistrarPolicy
+from .registrar.service import RegistrarService
+from .sip.digest import NonceSigner
+from .sip.transaction import TimerConfig
 from .store import Stores, open_stores
+from .transport.endpoint import SipEndpoint
+from .transport.listen import Listeners, listen
 
 log = logging.getLogger("sipsvc")
 STORES = web.AppKey("stores", Stores)
+SIP_LISTENERS = web.AppKey("sip_listeners", Listeners)
+SIP_ENDPOINT = web.AppKey("sip_endpoint", SipEndpoint)
 
 
 def admin_token(config: Config) -> str:
@@ -50,6 +58,7 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app.cleanup_ctx.append(_services_ctx)
+    app.cleanup_ctx.append(_sip_ctx)
     add_routes(app)
     return app
 
@@ -62,7 +71,37 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         stores.accounts, admin_token=admin_token(config), token_ttl=config.token_ttl
     )
     app[DEVICES] = DeviceService(stores.devices)
+    policy = RegistrarPolicy(min_expires=config.min_expires, max_expires=config.max_expires,
+                             default_expires=config.default_expires, max_contacts=config.max_contacts)
+    secret = await stores.bindings.nonce_secret(secrets.token_bytes(32))
+    app[REGISTRAR] = RegistrarService(
+        accounts=stores.accounts, devices=stores.devices, bindings=stores.bindings, policy=policy,
+        nonces=NonceSigner(secret, config.nonce_lifetime), nonce_lifetime=config.nonce_lifetime,
+        random_bytes=secrets.token_bytes, algorithms=config.digest_algorithms,
+    )
     try:
         yield
     finally:
         await stores.close()
+
+
+async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The SIP endpoint and its UDP and TCP listeners on ``config.sip``."""
+    config = app[CONFIG]
+    endpoint = SipEndpoint(
+        timers=TimerConfig(config.t1, config.t2, config.t4),
+        handlers={"REGISTER": app[REGISTRAR].register},
+    )
+    try:
+        listeners = await listen(endpoint, config.sip.host, config.sip.port,
+                                 max_message=config.max_message_bytes,
+                                 idle_timeout=config.tcp_idle_timeout)
+    except OSError as exc:
+        raise ConfigError(f"sip: cannot listen on {config.sip}: {exc.strerror or exc}") from None
+    app[SIP_ENDPOINT] = endpoint
+    app[SIP_LISTENERS] = listeners
+    try:
+        yield
+    finally:
+        await listeners.close()
+        await endpoint.close()

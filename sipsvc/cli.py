@@ -10,7 +10,7 @@ import sys
 
 from aiohttp import web
 
-from .app import STORES, create_app
+from .app import SIP_LISTENERS, STORES, create_app
 from .config import ConfigError, load_config
 from .store.errors import StoreUnavailableError
 
@@ -38,7 +38,9 @@ async def _run(config) -> None:
     try:
         site = web.TCPSite(runner, config.http.host, config.http.port)
         await site.start()
-        log.info("store: %s; HTTP API listening on http://%s", app[STORES].description, config.http)
+        sip = app[SIP_LISTENERS].address
+        log.info("store: %s; HTTP API on http://%s; SIP on udp+tcp %s:%d",
+                 app[STORES].description, config.http, sip[0], sip[1])
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

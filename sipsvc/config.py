@@ -57,6 +57,15 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _positive_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"must be greater than 0, got {value}")
+    return number
+
+
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
@@ -65,6 +74,17 @@ def _string(value: Any) -> str:
 
 def _optional_string(value: Any) -> str | None:
     return _string(value) or None
+
+
+def _digest_algorithms(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("expected a list such as [\"SHA-256\", \"MD5\"]")
+    names = tuple(str(item).strip().upper() for item in items)
+    unknown = [name for name in names if name not in ("SHA-256", "MD5")]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"expected SHA-256 and/or MD5, each once, got {list(items)}")
+    return names
 
 
 def _log_level(value: Any) -> str:
@@ -86,6 +106,17 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     default_page_size: int = 50
     max_page_size: int = 1000
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+    max_message_bytes: int = 65536
+    tcp_idle_timeout: float = 600.0
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    max_contacts: int = 10
+    nonce_lifetime: int = 300
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,25 @@ SETTINGS: tuple[Setting, ...] = (
             "rows per page of a listing when page_size is not given"),
     Setting("api.max_page_size", "max_page_size", "SIPSVC_MAX_PAGE_SIZE", _positive_int,
             "largest page_size a listing accepts"),
+    Setting("transactions.t1", "t1", "SIPSVC_T1", _positive_float, "RFC 3261 T1, seconds (RTT estimate)"),
+    Setting("transactions.t2", "t2", "SIPSVC_T2", _positive_float, "RFC 3261 T2, seconds (retransmit cap)"),
+    Setting("transactions.t4", "t4", "SIPSVC_T4", _positive_float, "RFC 3261 T4, seconds (network lifetime)"),
+    Setting("transport.max_message_bytes", "max_message_bytes", "SIPSVC_MAX_MESSAGE_BYTES", _positive_int,
+            "largest SIP message accepted (UDP: dropped; TCP: 413 and the connection closed)"),
+    Setting("transport.tcp_idle_timeout", "tcp_idle_timeout", "SIPSVC_TCP_IDLE_TIMEOUT", _positive_float,
+            "seconds a TCP connection may stay silent before it is closed"),
+    Setting("registrar.min_expires", "min_expires", "SIPSVC_MIN_EXPIRES", _positive_int,
+            "shortest registration accepted (shorter gets 423 with Min-Expires)"),
+    Setting("registrar.max_expires", "max_expires", "SIPSVC_MAX_EXPIRES", _positive_int,
+            "longest registration granted (longer requests are shortened)"),
+    Setting("registrar.default_expires", "default_expires", "SIPSVC_DEFAULT_EXPIRES", _positive_int,
+            "registration time when a REGISTER names none"),
+    Setting("registrar.max_contacts", "max_contacts", "SIPSVC_MAX_CONTACTS", _positive_int,
+            "most contacts one device may have registered"),
+    Setting("registrar.nonce_lifetime", "nonce_lifetime", "SIPSVC_NONCE_LIFETIME", _positive_int,
+            "seconds a digest nonce stays valid (then stale=true)"),
+    Setting("registrar.digest_algorithms", "digest_algorithms", "SIPSVC_DIGEST_ALGORITHMS", _digest_algorithms,
+            "digest algorithms offered, most preferred first (one WWW-Authenticate each)"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 assert {s.attr for s in SETTINGS} == {f.name for f in fields(Config)}
@@ -170,4 +220,8 @@ def load_config(
     config = _apply(config, flags, "command line")
     if config.default_page_size > config.max_page_size:
         raise ConfigError("api.default_page_size: must not exceed api.max_page_size")
+    if not config.min_expires <= config.default_expires <= config.max_expires:
+        raise ConfigError("registrar.default_expires: must lie between min_expires and max_expires")
+    if config.t2 < config.t1:
+        raise ConfigError("transactions.t2: must not be shorter than t1")
     return config

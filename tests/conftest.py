@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from sipsvc.config import Config
+from sipsvc.config import Config, HostPort
 from sipsvc.store.connection import redis_server_binary
 
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -79,7 +79,8 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 
 @pytest.fixture
 def config(redis_url, tmp_path) -> Config:
-    return Config(redis_url=redis_url, admin_token=ADMIN_TOKEN, data_dir=tmp_path)
+    return Config(redis_url=redis_url, admin_token=ADMIN_TOKEN, data_dir=tmp_path,
+                  sip=HostPort("127.0.0.1", 0))
 
 
 @dataclass
@@ -98,6 +99,12 @@ class Api:
         )
         body = await response.json(content_type=None)
         return response, body
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        from sipsvc.app import SIP_LISTENERS
+
+        return self.client.server.app[SIP_LISTENERS].address
 
     async def new_account(self, name: str = "Acme", realm: str | None = None) -> dict:
         realm = realm or f"{os.urandom(6).hex()}.sip.test"

@@ -5,7 +5,9 @@ from aiohttp import web
 from ..accounts.service import AccountService
 from ..config import Config
 from ..devices.service import DeviceService
+from ..registrar.service import RegistrarService
 
 CONFIG = web.AppKey("config", Config)
 ACCOUNTS = web.AppKey("accounts", AccountService)
 DEVICES = web.AppKey("devices", DeviceService)
+REGISTRAR = web.AppKey("registrar", RegistrarService)

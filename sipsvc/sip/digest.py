@@ -337,11 +337,14 @@ class Challenge:
         return "Digest " + ", ".join(parts)
 
 
-def challenges(realm: str, nonce: str, stale: bool = False) -> list[Challenge]:
-    """The challenges to send, one header each, most preferred first (RFC 8760 §2.4,
-    RFC 7616 §3.7): SHA-256, then MD5 for phones that know nothing better."""
-    return [Challenge(realm, nonce, algorithm, stale=stale) for algorithm in ("SHA-256", "MD5")]
+SERVER_ALGORITHMS = ("SHA-256", "MD5")
 
+
+def challenges(realm: str, nonce: str, stale: bool = False,
+               algorithms: tuple[str, ...] = SERVER_ALGORITHMS) -> list[Challenge]:
+    """The challenges to send, one header each, most preferred first (RFC 8760 §2.4,
+    RFC 7616 §3.7): by default SHA-256, then MD5 for phones that know nothing better."""
+    return [Challenge(realm, nonce, algorithm, stale=stale) for algorithm in algorithms]
 
 
 def _choose_qop(offered: str | None) -> str | None:

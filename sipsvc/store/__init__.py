@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .accounts import RedisAccountStore
+from .bindings import RedisBindingStore
 from .claims import Claims
 from .connection import Store, open_store
 from .devices import RedisDeviceStore
@@ -19,6 +20,7 @@ class Stores:
     connection: Store
     accounts: RedisAccountStore
     devices: RedisDeviceStore
+    bindings: RedisBindingStore
 
     @property
     def description(self) -> str:
@@ -35,6 +37,7 @@ def stores_for(connection: Store) -> Stores:
         connection,
         RedisAccountStore(connection.redis, claims),
         RedisDeviceStore(connection.redis, scripts, claims),
+        RedisBindingStore(connection.redis, scripts),
     )
 
 

@@ -53,7 +53,8 @@ class Store:
     server: asyncio.subprocess.Process | None = None
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        # The pool was passed in, so closing the client alone would leave its connections open.
+        await self.redis.aclose(close_connection_pool=True)
         if self.server is not None and self.server.returncode is None:
             # SIGTERM makes redis-server flush the append-only file and exit cleanly.
             self.server.send_signal(signal.SIGTERM)

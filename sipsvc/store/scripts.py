@@ -24,6 +24,7 @@ class Scripts:
     save_device: AsyncScript
     delete_device: AsyncScript
     list_devices: AsyncScript
+    save_bindings: AsyncScript
 
     @classmethod
     def register(cls, redis: aioredis.Redis) -> "Scripts":

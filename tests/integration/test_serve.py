@@ -28,7 +28,7 @@ class Service:
         env.pop("SIPSVC_REDIS_URL", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sipsvc", "serve", "--data-dir", str(data_dir),
-             "--http", f"127.0.0.1:{self.port}", *args],
+             "--http", f"127.0.0.1:{self.port}", "--sip", "127.0.0.1:0", *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         deadline = time.monotonic() + 20
@@ -111,7 +111,8 @@ def test_a_killed_service_loses_no_acknowledged_write(tmp_path):
     (["--log-level", "loud"], "log_level"),
 ])
 def test_bad_configuration_exits_with_one_line_naming_the_setting(tmp_path, args, setting):
-    result = subprocess.run([sys.executable, "-m", "sipsvc", "serve", "--data-dir", str(tmp_path), *args],
+    result = subprocess.run([sys.executable, "-m", "sipsvc", "serve", "--data-dir", str(tmp_path),
+                             "--sip", "127.0.0.1:0", *args],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
@@ -132,7 +133,8 @@ def test_a_second_service_on_the_same_data_dir_is_refused_and_harms_nothing(tmp_
     service = Service(tmp_path)
     account_id, devices = _fill(service, 3)
     result = subprocess.run(
-        [sys.executable, "-m", "sipsvc", "serve", "--data-dir", str(tmp_path), "--http", f"127.0.0.1:{free_port()}"],
+        [sys.executable, "-m", "sipsvc", "serve", "--data-dir", str(tmp_path), "--http", f"127.0.0.1:{free_port()}",
+         "--sip", "127.0.0.1:0"],
         capture_output=True, text=True, timeout=30, env={**os.environ, "SIPSVC_ADMIN_TOKEN": ADMIN},
     )
     assert result.returncode == 2
@@ -145,7 +147,7 @@ def test_an_http_address_in_use_is_named_and_stops_the_embedded_store(tmp_path):
     service = Service(tmp_path / "first")
     result = subprocess.run(
         [sys.executable, "-m", "sipsvc", "serve", "--data-dir", str(tmp_path / "second"),
-         "--http", f"127.0.0.1:{service.port}"],
+         "--http", f"127.0.0.1:{service.port}", "--sip", "127.0.0.1:0"],
         capture_output=True, text=True, timeout=30, env={**os.environ, "SIPSVC_ADMIN_TOKEN": ADMIN},
     )
     assert result.returncode == 2

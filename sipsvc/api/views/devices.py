@@ -10,7 +10,7 @@ from ...devices.document import SUMMARY_FIELDS
 from ...errors import NotFoundError
 from .. import envelope
 from ..errors import BadRequestError
-from ..keys import CONFIG, DEVICES
+from ..keys import CONFIG, DEVICES, REGISTRAR
 from ..requests import authorized_account, if_match, query_bool, query_int, request_data
 
 _ID = re.compile(r"^[0-9a-zA-Z]{32}$")
@@ -52,6 +52,10 @@ async def list_devices(request: web.Request) -> web.Response:
         account, start_key=request.query.get("start_key") or None, page_size=page_size,
         filters=_filters(request),
     )
+    if query_bool(request, "with_status", False):
+        registered = await request.app[REGISTRAR].registered_among(account.id, [r["id"] for r in page.rows])
+        for row in page.rows:
+            row["registered"] = row["id"] in registered
     extra: dict = {"page_size": len(page.rows)}
     if page.start_key is not None:
         extra["start_key"] = page.start_key
@@ -106,3 +110,17 @@ async def user_devices(request: web.Request) -> web.Response:
     account, _ = await authorized_account(request)
     rows = await request.app[DEVICES].for_user(account, _path_id(request, "user_id", "user"))
     return envelope.success(request, rows)
+
+
+async def devices_status(request: web.Request) -> web.Response:
+    """Kazoo's registration status: one row per registered device, unregistered ones absent."""
+    account, _ = await authorized_account(request)
+    registered = await request.app[REGISTRAR].registered_devices(account.id)
+    return envelope.success(request, [{"device_id": i, "registered": True} for i in registered])
+
+
+async def device_registrations(request: web.Request) -> web.Response:
+    """Beyond Kazoo: each live binding of one device, and where it registered from."""
+    account, _ = await authorized_account(request)
+    device = await request.app[DEVICES].get(account, _path_id(request, "device_id", "device"))
+    return envelope.success(request, await request.app[REGISTRAR].registrations(account.id, device.id))

@@ -1,0 +1,172 @@
+"""The registrar (RFC 3261 §10.3): turns a REGISTER into a response.
+
+1. The AOR is the To URI; its host selects the account by realm, whatever the Request-URI
+   says. A domain that is no account's realm gets 404.
+2. The device is known by its source address (``sip.method: ip``, no challenge) or by digest
+   credentials (RFC 7616/8760, the account's realm, stateless nonces with a replay guard on the
+   nonce count). An unknown user and a wrong password are answered alike (403), after the same
+   amount of hashing. The authenticated device must be the AOR's own.
+3. The policy plans the binding changes; the store applies them atomically; the 200 lists every
+   current binding with its remaining time and carries a Date.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from redis.exceptions import RedisError
+
+from ..sip import digest
+from ..sip.errors import SipParseError
+from ..sip.headers import parse_name_addr
+from ..sip.message import Request, Response
+from ..sip.uas import http_date, make_response
+from ..sip.uri import SipUri, parse_uri
+from ..store.accounts import RedisAccountStore
+from ..store.bindings import NonceReplayError, RedisBindingStore
+from ..store.devices import RedisDeviceStore
+from .errors import RegistrarError, RegistrarErrorCode as Code
+from .policy import RegistrarPolicy, Source, contact_values, plan_register
+
+REALM_CACHE_SECONDS = 60.0
+RETRY_AFTER_SECONDS = 5
+
+
+class RegistrarService:
+    def __init__(self, *, accounts: RedisAccountStore, devices: RedisDeviceStore,
+                 bindings: RedisBindingStore, policy: RegistrarPolicy, nonces: digest.NonceSigner,
+                 nonce_lifetime: int, random_bytes: Callable[[int], bytes],
+                 algorithms: tuple[str, ...] = digest.SERVER_ALGORITHMS,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._accounts = accounts
+        self._devices = devices
+        self._bindings = bindings
+        self._policy = policy
+        self._nonces = nonces
+        self._nonce_lifetime = nonce_lifetime
+        self._random = random_bytes
+        self._clock = clock
+        self._algorithms = algorithms
+        self._realms: dict[str, tuple[str, float]] = {}
+
+    async def register(self, request: Request, source: Source) -> Response:
+        """The final response to a REGISTER (never raises for the caller's input)."""
+        now = self._clock()
+        to_tag = self._random(8).hex()
+        try:
+            return await self._register(request, source, now, to_tag)
+        except RegistrarError as exc:
+            headers = (("Min-Expires", str(exc.min_expires)),) if exc.min_expires else ()
+            return make_response(request, exc.status, exc.reason, headers=headers, to_tag=to_tag)
+        except (RedisError, OSError):
+            return make_response(request, 503, "Service Unavailable", to_tag=to_tag,
+                                 headers=(("Retry-After", str(RETRY_AFTER_SECONDS)),))
+
+    async def registered_devices(self, account_id: str) -> list[str]:
+        """Ids of the account's devices that have a live binding, sorted."""
+        return sorted(await self._bindings.registered(account_id, self._clock()))
+
+    async def registered_among(self, account_id: str, device_ids: list[str]) -> set[str]:
+        return await self._bindings.registered_among(account_id, device_ids, self._clock())
+
+    async def registrations(self, account_id: str, device_id: str) -> list[dict]:
+        """The device's live bindings, as the API shows them."""
+        now = self._clock()
+        return [
+            {"contact": b.contact, "source": b.source, "transport": b.transport,
+             "user_agent": b.user_agent, "expires_in": max(int(b.expires_at - now), 0),
+             "registered_at": int(b.registered_at), "instance": b.instance, "reg_id": b.reg_id,
+             "path": list(b.path)}
+            for b in await self._bindings.bindings(account_id, device_id, now)
+        ]
+
+    async def _register(self, request: Request, source: Source, now: float, to_tag: str) -> Response:
+        try:
+            aor = parse_name_addr(request.header("To") or "").uri
+        except SipParseError as exc:
+            raise RegistrarError(Code.BAD_REQUEST, exc.reason) from None
+        if not isinstance(aor, SipUri):
+            raise RegistrarError(Code.BAD_REQUEST, "AOR must be a SIP or SIPS URI")
+        realm = aor.host_key
+        account_id = await self._account_for_realm(realm, now)
+        if account_id is None:
+            raise RegistrarError(Code.NOT_FOUND, "unknown domain")
+        device = await self._authenticated_device(request, source, account_id, realm, aor, now, to_tag)
+        if isinstance(device, Response):
+            return device
+        nonce, nonce_count = device.pop("_nonce", ""), device.pop("_nc", 0)
+        plan = plan_register(request, source, now, self._policy)
+        try:
+            current = await self._bindings.apply(
+                account_id, device["device_id"], plan, now=now, max_contacts=self._policy.max_contacts,
+                nonce=nonce, nonce_count=nonce_count, nonce_lifetime=self._nonce_lifetime,
+            )
+        except NonceReplayError:
+            return self._challenge(request, realm, now, to_tag, stale=False)
+        headers = [("Contact", value) for value in contact_values(current, now)]
+        headers.append(("Date", http_date(now)))
+        supported = {tag.strip().lower() for tag in request.values("Supported")}
+        if "path" in supported:
+            headers += [("Path", value) for value in request.values("Path")]
+        return make_response(request, 200, headers=tuple(headers), to_tag=to_tag)
+
+    async def _account_for_realm(self, realm: str, now: float) -> str | None:
+        cached = self._realms.get(realm)
+        if cached and cached[1] > now:
+            return cached[0]
+        account_id = await self._accounts.account_for_realm(realm)
+        if account_id is not None:
+            self._realms[realm] = (account_id, now + REALM_CACHE_SECONDS)
+        return account_id
+
+    def _challenge(self, request: Request, realm: str, now: float, to_tag: str, *, stale: bool) -> Response:
+        nonce = self._nonces.issue(realm, now, self._random(16))
+        headers = tuple(("WWW-Authenticate", c.header_value()) for c in digest.challenges(realm, nonce, stale, self._algorithms))
+        return make_response(request, 401, headers=headers, to_tag=to_tag)
+
+    async def _authenticated_device(self, request: Request, source: Source, account_id: str, realm: str,
+                                    aor: SipUri, now: float, to_tag: str) -> dict | Response:
+        """The device's auth record, or the response that refuses or challenges the request."""
+        by_ip = await self._devices.auth_by_ip(source.ip)
+        if by_ip and by_ip["account_id"] == account_id and by_ip["method"] == "ip":
+            if not by_ip["enabled"]:
+                raise RegistrarError(Code.FORBIDDEN)
+            return by_ip
+        credentials = self._credentials(request, realm)
+        if credentials is None:
+            return self._challenge(request, realm, now, to_tag, stale=False)
+        status = self._nonces.check(credentials.nonce, realm, now)
+        if status is not digest.NonceStatus.VALID or not _is_sip_uri(credentials.uri):
+            return self._challenge(request, realm, now, to_tag, stale=status is digest.NonceStatus.STALE)
+        device = await self._devices.auth_by_credentials(realm, credentials.username)
+        password = device["password"] if device and device["account_id"] == account_id else None
+        # The same hashing for unknown users, so timing tells nothing either.
+        valid = digest.verify(credentials, request.method, password or "\x00unknown")
+        if not valid or password is None or not device["enabled"] or device["method"] != "password":
+            raise RegistrarError(Code.FORBIDDEN)
+        if (aor.plain_user or "").lower() != device["username"].lower():
+            raise RegistrarError(Code.FORBIDDEN, "not this device's address of record")
+        return {**device, "_nonce": credentials.nonce, "_nc": credentials.nc}
+
+    @staticmethod
+    def _credentials(request: Request, realm: str) -> digest.Credentials | None:
+        """The Digest credentials for our realm, if the request has usable ones."""
+        for value in request.header_lines("Authorization"):
+            try:
+                credentials = digest.parse_credentials(value)
+            except digest.DigestError:
+                continue
+            if credentials.realm.lower() == realm:
+                return credentials
+        return None
+
+
+def _is_sip_uri(text: str) -> bool:
+    """The digest-uri must be a SIP URI, but need not equal the Request-URI (RFC 3261 §22.4
+    wants it to; SIPp and some phones put the server's address there while the Request-URI
+    names the domain). The response hash covers it, and nonce counts stop replays."""
+    try:
+        return isinstance(parse_uri(text), SipUri)
+    except SipParseError:
+        return False

@@ -1,0 +1,176 @@
+"""The SIP endpoint: joins the UDP and TCP adapters, the pure transaction layer and the request
+handlers (the registrar), on one asyncio loop with one timer.
+
+Bytes come in from an adapter; the core parses and matches them; new requests that the UAS
+rules let through (RFC 3261 §8.2) go to their handler; its response goes back through the
+transaction, which re-sends it to retransmissions without calling the handler again. A request
+that does not parse is answered 400 (505 for another SIP version) to a usable Via; anything else
+unusable is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from ..registrar.policy import Source
+from ..sip.errors import SipParseError
+from ..sip.message import Request, Response
+from ..sip.parser import check_request, check_response, parse_datagram
+from ..sip.transaction import (
+    AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
+    TransactionTimedOut,
+)
+from ..sip.uas import make_response, preflight, response_address, stamp_via
+
+log = logging.getLogger("sipsvc.sip")
+
+Handler = Callable[[Request, Source], Awaitable[Response]]
+ALLOWED_METHODS = frozenset({"REGISTER", "OPTIONS"})
+SUPPORTED_EXTENSIONS = frozenset({"path", "outbound", "gruu"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a message goes: a UDP address, or a TCP connection (``connection`` set)."""
+
+    transport: str
+    address: tuple[str, int]
+    connection: object | None = None
+
+
+class SipEndpoint:
+    def __init__(self, *, timers: TimerConfig, handlers: dict[str, Handler],
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.layer = TransactionLayer(timers)
+        self.handlers = handlers
+        self.counters: Counter[str] = Counter()
+        self._loop = loop or asyncio.get_event_loop()
+        self._udp: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.connections: dict[str, object] = {}  # TCP connection id -> connection
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def attach_udp(self, transport: asyncio.DatagramTransport) -> None:
+        self._udp = transport
+
+    def datagram_received(self, data: bytes, address: tuple) -> None:
+        source = (address[0], address[1])
+        try:
+            message = parse_datagram(data)
+        except SipParseError as exc:
+            self.refuse(exc, Target("udp", source))
+            return
+        self.message_received(message, Source(source[0], source[1], "udp"), Target("udp", source))
+
+    def message_received(self, message: Request | Response, source: Source, target: Target) -> None:
+        """A parsed message from any transport; ``target`` is where the peer can be reached."""
+        now = self._loop.time()
+        try:
+            if isinstance(message, Request):
+                check_request(message)
+                message = stamp_via(message, source.ip, source.port)
+                if target.transport == "udp":
+                    target = Target("udp", response_address(message, target.address))
+            else:
+                check_response(message)
+        except SipParseError as exc:
+            self.refuse(exc, target)
+            return
+        self.counters[f"received_{'request' if isinstance(message, Request) else 'response'}"] += 1
+        self.layer.receive(message, (target, source), reliable=target.transport != "udp", now=now)
+        self._process()
+
+    def refuse(self, error: SipParseError, target: Target) -> None:
+        """Answer a request that cannot be processed, if it has a Via to answer to (§8.2; RFC 4475
+        asks for the packet's source when the Via itself is broken); drop anything else."""
+        headers = error.headers or ()
+        if not error.is_request or not any(name == "Via" for name, _ in headers):
+            self.counters["dropped"] += 1
+            return
+        self.counters["refused"] += 1
+        response = make_response(Request(method="", uri="", headers=headers), error.status, error.reason)
+        self._send(response, target)
+
+    # -- the transaction user --------------------------------------------------------------
+
+    def _process(self) -> None:
+        for event in self.layer.events():
+            if isinstance(event, RequestReceived):
+                self._dispatch(event)
+            elif isinstance(event, (AckReceived, CancelReceived)):
+                self.counters[type(event).__name__] += 1
+            elif isinstance(event, (ResponseReceived, TransactionTimedOut)):
+                self.counters[type(event).__name__] += 1  # client transactions arrive with check-sync
+        self._flush()
+
+    def _dispatch(self, event: RequestReceived) -> None:
+        request = event.request
+        target, source = event.target
+        early = preflight(request, ALLOWED_METHODS, SUPPORTED_EXTENSIONS)
+        if early is None and request.method == "OPTIONS":
+            early = make_response(request, 200, headers=(
+                ("Allow", ", ".join(sorted(ALLOWED_METHODS))), ("Accept", "application/sdp"),
+                ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS))),
+            ))
+        if early is not None:
+            self.layer.respond(event.tx, early, self._loop.time())
+            return
+        task = self._loop.create_task(self._handle(event.tx, request, source))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, tx: str, request: Request, source: Source) -> None:
+        try:
+            response = await self.handlers[request.method](request, source)
+        except Exception:  # noqa: BLE001 - a handler bug must still answer the phone
+            log.exception("handler for %s failed", request.method)
+            response = make_response(request, 500)
+        self.counters[f"responded_{response.status}"] += 1
+        try:
+            self.layer.respond(tx, response, self._loop.time())
+        except Exception:  # noqa: BLE001 - the transaction ended (e.g. transport closed)
+            log.debug("transaction %s gone before its response", tx)
+        self._flush()
+
+    # -- outbound and timers -----------------------------------------------------------------
+
+    def _flush(self) -> None:
+        for outgoing in self.layer.outgoing():
+            target = outgoing.target[0] if isinstance(outgoing.target, tuple) else outgoing.target
+            self._send(outgoing.message, target)
+        self._schedule()
+
+    def _send(self, message: Request | Response, target: Target) -> None:
+        data = message.to_bytes()
+        if target.connection is not None:
+            target.connection.send(data)
+        elif self._udp is not None:
+            self._udp.sendto(data, target.address)
+
+    def _schedule(self) -> None:
+        deadline = self.layer.next_deadline()
+        if self._timer is not None:
+            if deadline is not None and self._timer.when() == deadline:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.layer.on_timer(self._loop.time())
+        self._process()
+
+    async def close(self) -> None:
+        """Let requests in progress answer, then stop the timer."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        if self._timer is not None:
+            self._timer.cancel()

@@ -1,0 +1,44 @@
+"""Binding the SIP listeners: UDP and TCP on the same address and port."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from .endpoint import SipEndpoint
+from .tcp import TcpConnection
+from .udp import UdpProtocol
+
+
+@dataclass
+class Listeners:
+    udp: asyncio.DatagramTransport
+    tcp: asyncio.base_events.Server
+    address: tuple[str, int]
+
+    async def close(self) -> None:
+        self.tcp.close()
+        self.udp.close()
+        await self.tcp.wait_closed()
+
+
+async def listen(endpoint: SipEndpoint, host: str, port: int, *, max_message: int,
+                 idle_timeout: float) -> Listeners:
+    """Bind UDP, then TCP on the port UDP got (so port 0 picks one free for both)."""
+    loop = asyncio.get_running_loop()
+    attempts = 10 if port == 0 else 1
+    for attempt in range(attempts):
+        udp, _ = await loop.create_datagram_endpoint(
+            lambda: UdpProtocol(endpoint, max_message), local_addr=(host, port))
+        bound = udp.get_extra_info("sockname")
+        try:
+            tcp = await loop.create_server(
+                lambda: TcpConnection(endpoint, max_message=max_message, idle_timeout=idle_timeout),
+                host, bound[1], reuse_address=True)
+        except OSError:
+            udp.close()
+            if attempt == attempts - 1:
+                raise
+            continue
+        return Listeners(udp, tcp, (bound[0], bound[1]))
+    raise AssertionError("unreachable")
