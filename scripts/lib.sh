@@ -21,3 +21,16 @@ ensure_venv() {
   fi
   .venv/bin/python -m pip install -q --upgrade pip
 }
+
+# Debian packages the tests need (SIPp is a real SIP peer in the integration tests).
+ensure_test_packages() {
+  if command -v sipp >/dev/null; then
+    return
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq sip-tester >/dev/null
+  else
+    echo "sipp is missing: install Debian's sip-tester (apt-get install sip-tester)" >&2
+    exit 1
+  fi
+}

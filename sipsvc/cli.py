@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
 
+import uvloop
 from aiohttp import web
 
 from .app import SIP_LISTENERS, STORES, create_app
@@ -38,6 +40,9 @@ async def _run(config) -> None:
     try:
         site = web.TCPSite(runner, config.http.host, config.http.port)
         await site.start()
+        # Everything allocated at start-up lives as long as the process: keep it out of the
+        # collector's generations, which shortens the pauses that show in tail latency.
+        gc.freeze()
         sip = app[SIP_LISTENERS].address
         log.info("store: %s; HTTP API on http://%s; SIP on udp+tcp %s:%d",
                  app[STORES].description, config.http, sip[0], sip[1])
@@ -57,7 +62,9 @@ def _serve(args: argparse.Namespace) -> int:
         "data_dir": args.data_dir, "log_level": args.log_level,
     })
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_run(config))
+    # uvloop: several times less CPU per datagram than the default loop (perf-notes.md).
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_run(config))
     return 0
 
 

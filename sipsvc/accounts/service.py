@@ -24,6 +24,12 @@ from ..errors import (
 from ..store.accounts import RedisAccountStore
 from ..store.errors import ValueTakenError
 
+# Lookups cached per process: a token for at most this long (never past its expiry), and the
+# account document (its id, name and realm never change) for this long.
+TOKEN_CACHE_SECONDS = 5.0
+ACCOUNT_CACHE_SECONDS = 60.0
+CACHE_LIMIT = 100_000
+
 _REALM = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 _ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -81,6 +87,12 @@ def _validate_account(data: dict) -> FieldErrors:
     return errors
 
 
+def _remember(cache: dict, key: str, value: tuple) -> None:
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()  # rare, and cheaper than tracking order; entries are refetched on demand
+    cache[key] = value
+
+
 class AccountService:
     def __init__(self, store: RedisAccountStore, *, admin_token: str | None, token_ttl: int,
                  clock: Callable[[], float] = time.time) -> None:
@@ -88,6 +100,8 @@ class AccountService:
         self._admin_token = admin_token
         self._token_ttl = token_ttl
         self._clock = clock
+        self._tokens: dict[str, tuple[str, float]] = {}  # token digest -> (account id, until)
+        self._accounts: dict[str, tuple[Account, float]] = {}  # account id -> (account, until)
 
     async def create(self, data: dict) -> Account:
         errors = _validate_account(data)
@@ -107,10 +121,16 @@ class AccountService:
         return account
 
     async def get(self, account_id: str) -> Account:
+        now = self._clock()
+        cached = self._accounts.get(account_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         stored = await self._store.get(account_id) if _ACCOUNT_ID.match(account_id) else None
         if stored is None:
             raise NotFoundError("account", account_id)
-        return Account(stored["id"], stored["name"], stored["realm"], stored.get("api_key", ""))
+        account = Account(stored["id"], stored["name"], stored["realm"], stored.get("api_key", ""))
+        _remember(self._accounts, account_id, (account, now + ACCOUNT_CACHE_SECONDS))
+        return account
 
     async def issue_token(self, api_key: object) -> tuple[str, Account]:
         """Trade an API key for a new auth token; raises AuthenticationError for a bad key."""
@@ -134,9 +154,16 @@ class AccountService:
         if self._admin_token is not None and hmac.compare_digest(token.encode(), self._admin_token.encode()):
             return Principal(token, None)
         # Lookup by digest: the comparison happens on a hash, so timing reveals nothing of tokens.
-        account_id = await self._store.account_for_token(_digest(token))
-        if account_id is None:
+        digest, now = _digest(token), self._clock()
+        cached = self._tokens.get(digest)
+        if cached is not None and cached[1] > now:
+            return Principal(token, cached[0])
+        found = await self._store.account_for_token(digest)
+        if found is None:
+            self._tokens.pop(digest, None)
             raise AuthenticationError("invalid credentials")
+        account_id, seconds_left = found
+        _remember(self._tokens, digest, (account_id, now + min(TOKEN_CACHE_SECONDS, seconds_left)))
         return Principal(token, account_id)
 
     @staticmethod

@@ -7,11 +7,11 @@ for anything else it is the MD5 of the data, as Kazoo does for listings.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 # Per-request values the middleware sets and the envelope reads.
@@ -20,8 +20,9 @@ AUTH_TOKEN = web.RequestKey("auth_token", str)
 _REQUEST_ID_SAFE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+def _dumps(value: Any) -> bytes:
+    # orjson: a tenth of the stdlib's CPU for the same compact, key-sorted output.
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def assign_request_id(request: web.Request) -> str:
@@ -41,7 +42,7 @@ def _base(request: web.Request) -> dict:
 
 def _respond(body: dict, status: int, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        text=_dumps(body), status=status, content_type="application/json", headers=headers,
+        body=_dumps(body), status=status, content_type="application/json", headers=headers,
     )
 
 
@@ -50,7 +51,7 @@ def success(request: web.Request, data: Any, *, status: int = 200, revision: str
     body = _base(request)
     body["data"] = data
     if revision is None:
-        revision = hashlib.md5(_dumps(data).encode()).hexdigest()
+        revision = hashlib.md5(_dumps(data)).hexdigest()
     body.update(revision=revision, status="success")
     if extra:
         body.update(extra)

@@ -47,5 +47,12 @@ class RedisAccountStore:
     async def save_token(self, token_digest: str, account_id: str, ttl: int) -> None:
         await self._redis.set(keys.auth_token(token_digest), account_id, ex=ttl)
 
-    async def account_for_token(self, token_digest: str) -> str | None:
-        return await self._redis.get(keys.auth_token(token_digest))
+    async def account_for_token(self, token_digest: str) -> tuple[str, float] | None:
+        """The account a token is for, and the seconds it has left; None if unknown or expired."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.auth_token(token_digest))
+            pipe.pttl(keys.auth_token(token_digest))
+            account_id, ttl_ms = await pipe.execute()
+        if account_id is None or ttl_ms <= 0:
+            return None
+        return account_id, ttl_ms / 1000

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import orjson
 import redis.asyncio as aioredis
 
 from . import keys
@@ -61,7 +62,7 @@ class RedisDeviceStore:
         revision, doc = await self._redis.hmget(keys.device(account_id, device_id), "rev", "doc")
         if revision is None or doc is None:
             return None
-        return StoredDevice(device_id, revision, json.loads(doc))
+        return StoredDevice(device_id, revision, orjson.loads(doc))
 
     async def holders(self, account_id: str, device_id: str, indexes: DeviceIndexes) -> list[ValueTakenError]:
         """The unique values of ``indexes`` currently held by another device (a read, for
