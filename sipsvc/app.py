@@ -50,13 +50,17 @@ def admin_token(config: Config) -> str:
     return token
 
 
-def create_app(config: Config) -> web.Application:
+REUSE_PORT = web.AppKey("reuse_port", bool)
+
+
+def create_app(config: Config, *, reuse_port: bool = False) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware],
         # Bodies past the limit are refused while reading (answered 400 by the request helper).
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
+    app[REUSE_PORT] = reuse_port
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(_sip_ctx)
     add_routes(app)
@@ -66,6 +70,7 @@ def create_app(config: Config) -> web.Application:
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     stores = await open_stores(config.redis_url, Path(config.data_dir))
+    stores.start()
     app[STORES] = stores
     app[ACCOUNTS] = AccountService(
         stores.accounts, admin_token=admin_token(config), token_ttl=config.token_ttl
@@ -95,7 +100,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         listeners = await listen(endpoint, config.sip.host, config.sip.port,
                                  max_message=config.max_message_bytes,
-                                 idle_timeout=config.tcp_idle_timeout)
+                                 idle_timeout=config.tcp_idle_timeout, reuse_port=app[REUSE_PORT])
     except OSError as exc:
         raise ConfigError(f"sip: cannot listen on {config.sip}: {exc.strerror or exc}") from None
     app[SIP_ENDPOINT] = endpoint

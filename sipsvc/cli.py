@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from .app import SIP_LISTENERS, STORES, create_app
 from .config import ConfigError, load_config
 from .store.errors import StoreUnavailableError
+from .supervisor import run_workers
 
 log = logging.getLogger("sipsvc")
 
@@ -29,16 +31,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", metavar="URL", help="Redis URL (default: embedded Redis)")
     serve.add_argument("--data-dir", metavar="DIR", help="data directory (default ./var)")
     serve.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning or error")
+    serve.add_argument("--workers", metavar="N", help="worker processes (default 1; one per core)")
+    # Set by the supervisor for its workers: bind with SO_REUSEPORT beside the others.
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
-async def _run(config) -> None:
+async def _run(config, reuse_port: bool) -> None:
     """Open the store and services, bind the listeners, log where, run until SIGTERM/SIGINT."""
-    app = create_app(config)
+    app = create_app(config, reuse_port=reuse_port)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()  # opens the store (cleanup_ctx)
     try:
-        site = web.TCPSite(runner, config.http.host, config.http.port)
+        site = web.TCPSite(runner, config.http.host, config.http.port, reuse_port=reuse_port or None)
         await site.start()
         # Everything allocated at start-up lives as long as the process: keep it out of the
         # collector's generations, which shortens the pauses that show in tail latency.
@@ -59,12 +64,15 @@ async def _run(config) -> None:
 def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides={
         "http": args.http, "sip": args.sip, "redis_url": args.redis_url,
-        "data_dir": args.data_dir, "log_level": args.log_level,
+        "data_dir": args.data_dir, "log_level": args.log_level, "workers": args.workers,
     })
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=config.log_level,
+                        format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s")
+    if config.workers > 1:
+        return run_workers(config)
     # uvloop: several times less CPU per datagram than the default loop (perf-notes.md).
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_run(config))
+        runner.run(_run(config, args.reuse_port))
     return 0
 
 

@@ -102,6 +102,7 @@ class Config:
     data_dir: Path = Path("./var")
     admin_token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    workers: int = 1
     token_ttl: int = 3600
     max_body_bytes: int = 1024 * 1024
     default_page_size: int = 50
@@ -140,6 +141,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_token", "admin_token", "SIPSVC_ADMIN_TOKEN", _optional_string,
             "admin token (works on every account); generated into data_dir if unset"),
     Setting("log_level", "log_level", "SIPSVC_LOG_LEVEL", _log_level, "debug, info, warning or error"),
+    Setting("workers", "workers", "SIPSVC_WORKERS", _positive_int,
+            "worker processes sharing the addresses (SO_REUSEPORT); use one per core"),
     Setting("api.token_ttl", "token_ttl", "SIPSVC_TOKEN_TTL", _positive_int,
             "seconds an auth token from /v2/api_auth stays valid"),
     Setting("api.max_body_bytes", "max_body_bytes", "SIPSVC_MAX_BODY_BYTES", _positive_int,

@@ -26,7 +26,12 @@ class Stores:
     def description(self) -> str:
         return self.connection.description
 
+    def start(self) -> None:
+        """Start what runs in the background (the auth cache's subscription)."""
+        self.devices.auth_cache.start()
+
     async def close(self) -> None:
+        await self.devices.auth_cache.stop()
         await self.connection.close()
 
 

@@ -9,15 +9,17 @@ can be lost if the machine itself dies.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import os
 import shutil
 import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis as sync_redis
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -50,19 +52,13 @@ class Store:
 
     redis: aioredis.Redis
     description: str
-    server: asyncio.subprocess.Process | None = None
+    server: "EmbeddedRedis | None" = None
 
     async def close(self) -> None:
         # The pool was passed in, so closing the client alone would leave its connections open.
         await self.redis.aclose(close_connection_pool=True)
-        if self.server is not None and self.server.returncode is None:
-            # SIGTERM makes redis-server flush the append-only file and exit cleanly.
-            self.server.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.server.wait(), STARTUP_TIMEOUT)
-            except asyncio.TimeoutError:
-                self.server.kill()
-                await self.server.wait()
+        if self.server is not None:
+            self.server.stop()
 
 
 def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.Redis:
@@ -103,90 +99,119 @@ def _parent_of(pid: int) -> int:
     return int(stat.rpartition(")")[2].split()[1])
 
 
-async def _wait_for_leftover_server(pid_file: Path) -> None:
-    """Refuse a data directory whose server is still serving another sipsvc; wait for one whose
-    sipsvc has died to finish flushing (it got SIGTERM then). Two servers must never share one
-    append-only file."""
+def _alive(pid: int) -> bool:
     try:
-        pid = int(pid_file.read_text().strip())
-        # The pid may have been reused since: only a redis-server counts.
-        if b"redis-server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
-            return
-        if _parent_of(pid) != 1:
-            raise StoreUnavailableError(
-                f"{pid_file.parent} is in use by another sipsvc (its redis-server is pid {pid})",
-                "data_dir",
-            )
-        os.kill(pid, signal.SIGTERM)
-    except (OSError, ValueError):
-        return
-    for _ in range(int(STARTUP_TIMEOUT / 0.05)):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return
-        await asyncio.sleep(0.05)
-    raise StoreUnavailableError(f"a redis-server (pid {pid}) still holds {pid_file.parent}", "data_dir")
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
 
 
-async def start_embedded(data_dir: Path) -> Store:
-    """Start a private redis-server persisted under ``data_dir`` and connect to it."""
-    data_dir = data_dir.resolve()
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreUnavailableError(f"cannot create {data_dir}: {exc.strerror}", "data_dir") from None
-    socket_path, pid_file = data_dir / "redis.sock", data_dir / "redis.pid"
-    await _wait_for_leftover_server(pid_file)
-    binary = redis_server_binary()
-    server = await asyncio.create_subprocess_exec(
-        binary,
-        "--port", "0",
-        "--unixsocket", str(socket_path),
-        "--unixsocketperm", "700",
-        "--dir", str(data_dir),
-        "--pidfile", str(pid_file),
-        "--appendonly", "yes",
-        "--appendfilename", "sipsvc.aof",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--daemonize", "no",
-        "--logfile", str(data_dir / "redis.log"),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        # Its own session: a Ctrl-C at the terminal reaches sipsvc only, which then stops the
-        # server in order instead of both dying at once.
-        start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-    )
-    client = _client(unix_socket=str(socket_path))
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT
-    while True:
-        if server.returncode is not None:
-            await client.aclose()
-            raise StoreUnavailableError(
-                f"embedded redis-server exited with status {server.returncode}; "
-                f"see {data_dir / 'redis.log'}", "data_dir",
-            )
+class EmbeddedRedis:
+    """A private redis-server persisted under ``data_dir``, listening on a Unix socket there.
+
+    Started synchronously from the main thread (the parent-death signal is tied to the thread
+    that starts the child), before any event loop needs it, so a multi-worker parent can start
+    it once and hand its URL to the workers.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self.socket_path = self.data_dir / "redis.sock"
+        self.pid_file = self.data_dir / "redis.pid"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def start(self) -> None:
         try:
-            # Answers only once the append-only file is loaded (LOADING errors before that).
-            await client.ping()
-            break
-        except (RedisError, OSError):
-            if loop.time() > deadline:
-                server.kill()
-                await server.wait()
-                await client.aclose()
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot create {self.data_dir}: {exc.strerror}", "data_dir") from None
+        self._wait_for_leftover_server()
+        self.process = subprocess.Popen(
+            [redis_server_binary(), "--port", "0", "--unixsocket", str(self.socket_path),
+             "--unixsocketperm", "700", "--dir", str(self.data_dir), "--pidfile", str(self.pid_file),
+             "--appendonly", "yes", "--appendfilename", "sipsvc.aof", "--appendfsync", "everysec",
+             "--save", "", "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C at the terminal reaches sipsvc only, which then stops the
+            # server in order instead of both dying at once.
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        client = sync_redis.Redis(unix_socket_path=str(self.socket_path), socket_connect_timeout=1)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    raise StoreUnavailableError(
+                        f"embedded redis-server exited with status {self.process.returncode}; "
+                        f"see {self.data_dir / 'redis.log'}", "data_dir")
+                try:
+                    client.ping()  # answers only once the append-only file is loaded
+                    return
+                except (RedisError, OSError):
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise StoreUnavailableError(
+                            f"embedded redis-server did not start within {STARTUP_TIMEOUT:.0f} s",
+                            "data_dir") from None
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def _wait_for_leftover_server(self) -> None:
+        """Refuse a data directory whose server still serves another sipsvc; wait for one whose
+        sipsvc died to finish flushing (it got SIGTERM then). Two servers must never share one
+        append-only file."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            # The pid may have been reused since: only a redis-server counts.
+            if b"redis-server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return
+            if _parent_of(pid) != 1:
                 raise StoreUnavailableError(
-                    f"embedded redis-server did not start within {STARTUP_TIMEOUT:.0f} s", "data_dir"
-                ) from None
-            await asyncio.sleep(0.05)
-    return Store(client, f"embedded redis ({binary}) in {data_dir}", server)
+                    f"{self.data_dir} is in use by another sipsvc (its redis-server is pid {pid})",
+                    "data_dir")
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while _alive(pid):
+            if time.monotonic() > deadline:
+                raise StoreUnavailableError(f"a redis-server (pid {pid}) still holds {self.data_dir}",
+                                            "data_dir")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM makes redis-server flush the append-only file and exit cleanly."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(STARTUP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 async def open_store(redis_url: str | None, data_dir: Path) -> Store:
+    """Connect to ``redis_url``, or start an embedded server under ``data_dir`` first."""
     if redis_url:
         return await connect_url(redis_url)
-    return await start_embedded(data_dir)
+    server = EmbeddedRedis(data_dir)
+    server.start()
+    try:
+        store = await connect_url(server.url)
+    except StoreUnavailableError:
+        server.stop()
+        raise
+    store.description = f"embedded redis ({redis_server_binary()}) in {server.data_dir}"
+    store.server = server
+    return store

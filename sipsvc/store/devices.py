@@ -19,6 +19,7 @@ from .claims import Claims
 from .errors import (
     DocumentExistsError, DocumentMissingError, RevisionConflictError, ValueTakenError,
 )
+from .auth_cache import SipAuthCache
 from .scripts import Scripts
 from ..devices.document import DeviceIndexes
 
@@ -57,6 +58,7 @@ class RedisDeviceStore:
         self._redis = redis
         self._scripts = scripts
         self._claims = claims
+        self.auth_cache = SipAuthCache(redis, self._load_sip_auth)
 
     async def get(self, account_id: str, device_id: str) -> StoredDevice | None:
         revision, doc = await self._redis.hmget(keys.device(account_id, device_id), "rev", "doc")
@@ -123,6 +125,7 @@ class RedisDeviceStore:
                     device_id, expected_revision or "", revision, _json(doc), _json(summary),
                     old.mac, new.mac, len(removed_users), json.dumps(sorted(new_claims)),
                     _json(auth), "1" if flush_bindings else "0",
+                    keys.AUTH_CHANNEL, json.dumps(sorted(old_claims.keys() | new_claims.keys())),
                 ],
             )
             _raise_for(result, new)
@@ -144,7 +147,8 @@ class RedisDeviceStore:
                 keys.bindings(account_id, device_id), keys.registered_devices(account_id),
                 *(keys.user_devices(account_id, u) for u in users),
             ],
-            args=[device_id, expected_revision, indexes.mac],
+            args=[device_id, expected_revision, indexes.mac, keys.AUTH_CHANNEL,
+                  json.dumps(sorted(_claims(indexes)))],
         )
         _raise_for(result, indexes)
         me = _holder_ref(account_id, device_id)
@@ -170,6 +174,9 @@ class RedisDeviceStore:
 
     async def sip_auth(self, claim_key: str) -> dict | None:
         """The registrar's view of the device holding a SIP claim (credentials or IP), or None."""
+        return await self.auth_cache.get(claim_key)
+
+    async def _load_sip_auth(self, claim_key: str) -> dict | None:
         holder = await self._claims.holder(claim_key)
         if holder is None:
             return None

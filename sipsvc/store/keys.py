@@ -7,6 +7,8 @@ account tag; they are taken and released with single-key scripts (see ``claims.p
 """
 
 PREFIX = "sipsvc"
+# Pub/sub channel: claim keys whose device auth record changed (see auth_cache.py).
+AUTH_CHANNEL = f"{PREFIX}:auth-changed"
 
 
 def _account(account_id: str) -> str:

@@ -23,18 +23,19 @@ class Listeners:
 
 
 async def listen(endpoint: SipEndpoint, host: str, port: int, *, max_message: int,
-                 idle_timeout: float) -> Listeners:
+                 idle_timeout: float, reuse_port: bool = False) -> Listeners:
     """Bind UDP, then TCP on the port UDP got (so port 0 picks one free for both)."""
     loop = asyncio.get_running_loop()
     attempts = 10 if port == 0 else 1
     for attempt in range(attempts):
         udp, _ = await loop.create_datagram_endpoint(
-            lambda: UdpProtocol(endpoint, max_message), local_addr=(host, port))
+            lambda: UdpProtocol(endpoint, max_message), local_addr=(host, port),
+            reuse_port=reuse_port or None)
         bound = udp.get_extra_info("sockname")
         try:
             tcp = await loop.create_server(
                 lambda: TcpConnection(endpoint, max_message=max_message, idle_timeout=idle_timeout),
-                host, bound[1], reuse_address=True)
+                host, bound[1], reuse_address=True, reuse_port=reuse_port or None)
         except OSError:
             udp.close()
             if attempt == attempts - 1:

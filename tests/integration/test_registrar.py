@@ -332,3 +332,17 @@ async def test_a_malformed_request_with_a_via_gets_400_and_garbage_nothing(api):
         client.send_bytes(b"\x00\x01garbage\r\n\r\n")
         with pytest.raises(asyncio.TimeoutError):
             await client.receive(timeout=0.5)
+
+
+async def test_a_changed_password_is_enforced_at_once(api, make_api):
+    account, device = await phone(api)
+    other_node = await make_api()  # its auth cache must hear about the change too
+    for node in (api, other_node):
+        async with SipClient(node.sip_address) as client:
+            assert (await client.register("alice", PASSWORD, account["realm"])).status == 200
+    await api.call("PATCH", f"/v2/accounts/{account['id']}/devices/{device['id']}", token=account["token"],
+                   json={"data": {"sip": {"password": "brand-new-secret"}}})
+    for node in (api, other_node):
+        async with SipClient(node.sip_address) as client:
+            assert (await client.register("alice", PASSWORD, account["realm"])).status == 403
+            assert (await client.register("alice", "brand-new-secret", account["realm"])).status == 200

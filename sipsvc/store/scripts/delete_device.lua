@@ -3,6 +3,7 @@
 -- KEYS[5]  the device's bindings   KEYS[6] the account's registered devices
 -- KEYS[7..]  user index sets the device is in
 -- ARGV[1]  device id   ARGV[2] expected revision   ARGV[3] its MAC ("" = none)
+-- ARGV[4]  pub/sub channel   ARGV[5] JSON list of the claim keys the device held
 -- returns  {"ok"} | {"missing"} | {"conflict", current_rev}
 local id = ARGV[1]
 local current_rev = redis.call('HGET', KEYS[1], 'rev')
@@ -17,4 +18,5 @@ end
 redis.call('DEL', KEYS[5])
 redis.call('ZREM', KEYS[6], id)
 for i = 7, #KEYS do redis.call('SREM', KEYS[i], id) end
+for _, claim in ipairs(cjson.decode(ARGV[5])) do redis.call('PUBLISH', ARGV[4], claim) end
 return {'ok'}

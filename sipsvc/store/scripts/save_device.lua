@@ -10,6 +10,7 @@
 -- ARGV[8]  n_removed   ARGV[9] JSON list of the claim keys the document holds
 -- ARGV[10] what the registrar needs to authenticate the device (JSON)
 -- ARGV[11] "1" to drop the device's registrations (credentials changed, or disabled)
+-- ARGV[12] pub/sub channel   ARGV[13] JSON list of claim keys whose auth record this changes
 -- returns  {"ok"} | {"exists"} | {"missing"} | {"conflict", current_rev} | {"mac_taken", holder}
 local id = ARGV[1]
 local current_rev = redis.call('HGET', KEYS[1], 'rev')
@@ -44,4 +45,5 @@ for i = 7, #KEYS do
     redis.call('SADD', KEYS[i], id)
   end
 end
+for _, claim in ipairs(cjson.decode(ARGV[13])) do redis.call('PUBLISH', ARGV[12], claim) end
 return {'ok'}

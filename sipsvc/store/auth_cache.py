@@ -1,0 +1,92 @@
+"""A process-local cache of the registrar's auth records, kept exact by Redis pub/sub.
+
+Every REGISTER needs the auth record of the device behind a SIP claim (credentials, or source
+address): caching saves two Redis round trips per REGISTER. Every device write publishes, in
+the same script that changes the device, the claim keys it touched; each process drops those
+entries. While the subscription is down (at start, after a Redis blip) the cache is bypassed
+and emptied, so a missed message can never leave a stale password in use; entries also expire
+after ``MAX_AGE`` as a last resort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from . import keys
+
+log = logging.getLogger("sipsvc.store")
+MAX_AGE = 60.0
+MAX_ENTRIES = 200_000
+
+Loader = Callable[[str], Awaitable[dict | None]]
+
+
+class SipAuthCache:
+    def __init__(self, redis: aioredis.Redis, load: Loader) -> None:
+        self._redis = redis
+        self._load = load
+        self._entries: dict[str, tuple[dict | None, float]] = {}
+        self._versions: dict[str, int] = {}  # bumped by invalidations, to spot loads they raced
+        self._live = False
+        self._task: asyncio.Task | None = None
+
+    async def get(self, claim_key: str) -> dict | None:
+        if not self._live:
+            return await self._load(claim_key)
+        now = time.monotonic()
+        entry = self._entries.get(claim_key)
+        if entry is not None and entry[1] > now:
+            return entry[0]
+        version = self._versions.get(claim_key, 0)
+        value = await self._load(claim_key)
+        if self._live and self._versions.get(claim_key, 0) == version:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[claim_key] = (value, now + MAX_AGE)
+        return value
+
+    def _invalidate(self, claim_key: str) -> None:
+        self._entries.pop(claim_key, None)
+        self._versions[claim_key] = self._versions.get(claim_key, 0) + 1
+        if len(self._versions) > MAX_ENTRIES:
+            self._versions.clear()
+            self._entries.clear()
+
+    def _go_dark(self) -> None:
+        self._live = False
+        self._entries.clear()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(keys.AUTH_CHANNEL)
+                async for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        self._entries.clear()
+                        self._live = True
+                    elif message["type"] == "message":
+                        self._invalidate(message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("auth cache off until Redis pub/sub is back: %s", exc)
+            finally:
+                self._go_dark()
+                await pubsub.aclose()
+            await asyncio.sleep(1.0)
