@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sipsvc.sip import digest
 from sipsvc.sip.digest import (
     Challenge,
     Credentials,
@@ -433,3 +434,18 @@ def test_parse_never_raises_on_header_shaped_noise(text):
 @settings(max_examples=300, deadline=None)
 def test_nonce_check_never_raises_and_refuses_noise(text):
     assert NonceSigner(SECRET, lifetime=60).check(text, REALM, NOW) is NonceStatus.INVALID
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=' \t,="\\abcDE=qop-:/@.\x01', max_size=80))
+def test_the_fast_parser_agrees_with_the_careful_one(text):
+    value = "Digest " + text
+    fast = digest._parse_fast(value)
+    if fast is None:
+        return
+    # The careful parser is the reference: whatever the fast one accepts, it accepts the same.
+    try:
+        expected = digest._parse_careful(value)
+    except digest.DigestError:
+        raise AssertionError(f"fast parser accepted what the careful one refuses: {value!r}")
+    assert fast == expected
