@@ -15,6 +15,9 @@
 #   HTTP_PORT=18080 SIP_PORT=15060 KAMAILIO=1 KAMAILIO_PORT=5070 CALLS=auto
 # Loopback only; every step is bounded in calls and time.
 set -u
+# SIPp with -t un opens a socket per call in flight.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+export SIPP_EXTRA=${SIPP_EXTRA:-"-max_socket 10000"}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 WORKERS=${WORKERS:-2}

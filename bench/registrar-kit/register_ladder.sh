@@ -32,6 +32,7 @@
 #   MIN_RATIO=0.97         achieved/target needed for "OK"
 #   STOP_ON_FAIL=0         1 = stop after the first failing step
 #   PAUSE=2                seconds between steps
+#   SIPP_EXTRA=""          more sipp options (e.g. "-max_socket 10000" with TRANSPORT=un)
 #
 # Columns: rt = response time in ms (SIPp clock has 1 ms resolution: "0" = <1 ms);
 #   rcvdrp = kernel UDP RcvbufErrors during the step (any socket on the host);
@@ -159,7 +160,7 @@ for RATE in $RATES; do
             -r "$RATE" -rp 1000 -m "$M" -l "$LIMIT" \
             -recv_timeout "$RECV_TIMEOUT_MS" -timeout "${SIPP_TIMEOUT}s" \
             -max_recv_loops 10000 -max_sched_loops 10000 -buff_size "$BUFF_SIZE" \
-            -trace_stat -fd 1 -trace_rtt -rtt_freq 1 -trace_screen -trace_err \
+            -trace_stat -fd 1 -trace_rtt -rtt_freq 1 -trace_screen -trace_err ${SIPP_EXTRA:-} \
             >sipp.stdout 2>sipp.stderr; echo $? > sipp.rc; } 2> sipp.time
     )
     w1=$(date +%s.%N)
