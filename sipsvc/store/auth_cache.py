@@ -23,6 +23,7 @@ from . import keys
 log = logging.getLogger("sipsvc.store")
 MAX_AGE = 60.0
 MAX_ENTRIES = 200_000
+POLL = 0.05  # seconds between checks of the stop flag while no message comes
 
 Loader = Callable[[str], Awaitable[dict | None]]
 
@@ -34,6 +35,7 @@ class SipAuthCache:
         self._entries: dict[str, tuple[dict | None, float]] = {}
         self._versions: dict[str, int] = {}  # bumped by invalidations, to spot loads they raced
         self._live = False
+        self._stopping = False
         self._task: asyncio.Task | None = None
 
     async def get(self, claim_key: str) -> dict | None:
@@ -66,19 +68,24 @@ class SipAuthCache:
         self._task = asyncio.get_running_loop().create_task(self._listen())
 
     async def stop(self) -> None:
+        # The loop polls this flag every POLL seconds and closes its connection itself:
+        # cancelling it inside redis-py can leave the connection locked, which then blocks
+        # closing the pool. Cancel only as a last resort.
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            _, pending = await asyncio.wait([self._task], timeout=5)
+            for task in pending:
+                task.cancel()
 
     async def _listen(self) -> None:
-        while True:
+        while not self._stopping:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.subscribe(keys.AUTH_CHANNEL)
-                async for message in pubsub.listen():
+                while not self._stopping:
+                    message = await pubsub.get_message(timeout=POLL)
+                    if message is None:
+                        continue
                     if message["type"] == "subscribe":
                         self._entries.clear()
                         self._live = True
@@ -89,4 +96,7 @@ class SipAuthCache:
             finally:
                 self._go_dark()
                 await pubsub.aclose()
-            await asyncio.sleep(1.0)
+            for _ in range(int(1 / POLL)):
+                if self._stopping:
+                    break
+                await asyncio.sleep(POLL)
