@@ -175,12 +175,17 @@ class DeviceService:
         apply_defaults(doc)
         doc["id"] = device_id
         errors = validate(doc, previous=previous, may_change_type=is_admin)
-        taken = await self._store.holders(account.id, device_id, document.indexes(doc, account.realm))
-        for path, rules in _unique_errors(taken).items():
-            errors.setdefault(path, {}).update(rules)
         if errors:
+            # Report taken unique values alongside; a valid document skips this read, since
+            # the save enforces uniqueness anyway and reports conflicts then.
+            await self._add_unique_errors(errors, account, doc)
             raise ValidationFailedError(errors)
         return doc
+
+    async def _add_unique_errors(self, errors: FieldErrors, account: AccountRef, doc: dict) -> None:
+        taken = await self._store.holders(account.id, doc["id"], document.indexes(doc, account.realm))
+        for path, rules in _unique_errors(taken).items():
+            errors.setdefault(path, {}).update(rules)
 
     async def _save(self, account: AccountRef, doc: dict, revision: str, *, expected: str | None,
                     old: dict | None, now: float) -> None:
@@ -194,7 +199,9 @@ class DeviceService:
                 flush_bindings=old is not None and document.registrations_invalidated(old, doc),
             )
         except ValueTakenError as exc:
-            raise ValidationFailedError(_unique_errors([exc])) from None
+            errors = _unique_errors([exc])
+            await self._add_unique_errors(errors, account, doc)  # every other value taken, too
+            raise ValidationFailedError(errors) from None
         except DocumentMissingError:
             raise NotFoundError("device", doc["id"]) from None
         except DocumentExistsError:  # a fresh uuid4 never collides; treat as a lost race

@@ -14,6 +14,7 @@ import ipaddress
 import re
 from typing import Any, Iterable
 
+import jsonschema_rs
 from jsonschema import Draft4Validator, Draft7Validator, validators
 from jsonschema.exceptions import ValidationError as SchemaError
 
@@ -22,6 +23,9 @@ from .schema import DEVICE_SCHEMA
 
 # Draft 7 for ``propertyNames``, with draft 4's types (Kazoo's): 1.0 is a number, not an integer.
 _VALIDATOR = validators.extend(Draft7Validator, type_checker=Draft4Validator.TYPE_CHECKER)(DEVICE_SCHEMA)
+# The same schema compiled by jsonschema-rs answers "valid?" two hundred times faster; only a
+# document it refuses goes through the Python validator, which collects every error.
+_FAST = jsonschema_rs.Draft7Validator(DEVICE_SCHEMA)
 # Kazoo's own wording where it differs from the generic message.
 _ENUM_MESSAGES = {"sip.method": "SIP authentication method is invalid"}
 
@@ -80,6 +84,31 @@ def _add_schema_error(errors: Errors, error: SchemaError) -> None:
         add_error(errors, path, str(rule), error.message)
 
 
+def _float_where_integer(instance: Any, schema: dict) -> bool:
+    """Draft 4 types on top of jsonschema-rs's draft 7: a float such as 300.0 is no integer."""
+    kinds = schema.get("type")
+    if isinstance(instance, float) and (kinds == "integer" or (isinstance(kinds, list) and "integer" in kinds
+                                                               and "number" not in kinds)):
+        return True
+    if isinstance(instance, dict):
+        properties, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in instance.items():
+            subs = [properties[key]] if key in properties else []
+            subs += [sub for pattern, sub in patterns.items() if re.search(pattern, key)]
+            if not subs and isinstance(extra, dict):
+                subs = [extra]
+            if any(_float_where_integer(value, sub) for sub in subs):
+                return True
+    elif isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        return any(_float_where_integer(item, schema["items"]) for item in instance)
+    return False
+
+
+def schema_valid(doc: dict) -> bool:
+    return _FAST.is_valid(doc) and not _float_where_integer(doc, DEVICE_SCHEMA)
+
+
 def validate(doc: dict, *, previous: dict | None, may_change_type: bool) -> Errors:
     """All errors of ``doc`` (defaults already applied); empty when it is valid.
 
@@ -87,8 +116,9 @@ def validate(doc: dict, *, previous: dict | None, may_change_type: bool) -> Erro
     may change ``device_type`` (Kazoo reserves that to super-admins).
     """
     errors: Errors = {}
-    for error in _VALIDATOR.iter_errors(doc):
-        _add_schema_error(errors, error)
+    if not schema_valid(doc):
+        for error in _VALIDATOR.iter_errors(doc):
+            _add_schema_error(errors, error)
     _check_authn_by_ip(doc, errors)
     if previous is not None and not may_change_type:
         old_type, new_type = previous.get("device_type"), doc.get("device_type")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from sipsvc.devices import document
 from sipsvc.devices.document import DeviceIndexes
@@ -74,3 +75,25 @@ def test_summary_and_user_rows():
     assert document.user_row(row, "o")["hotdesked"] is False
     assert document.user_row(row, "x")["hotdesked"] is True
     assert "username" not in document.user_row(row, "o")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 400) | st.floats(allow_nan=False, allow_infinity=False, width=16)
+    | st.text(alphabet="abc:1-_ .\r@", max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(alphabet="abc_X-1", max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+FIELDS = st.sampled_from(["name", "sip", "media", "call_forward", "caller_id", "hotdesk", "provision", "metaflows",
+                          "ringtones", "owner_id", "enabled", "outbound_flags", "call_restriction", "mac_address"])
+SUBFIELDS = st.sampled_from(["username", "password", "realm", "method", "ip", "invite_format", "custom_sip_headers",
+                             "registration_expiration", "expire_seconds", "audio", "codecs", "number", "users",
+                             "internal", "feature_keys", "binding_digit", "digit_timeout", "1", "type", "value"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(FIELDS, JSON | st.dictionaries(SUBFIELDS, JSON, max_size=4), max_size=5))
+def test_the_fast_schema_check_agrees_with_the_full_validator(doc):
+    from sipsvc.devices.validation import _VALIDATOR, schema_valid
+
+    apply_defaults(doc)
+    assert schema_valid(doc) == (not any(True for _ in _VALIDATOR.iter_errors(doc)))
