@@ -19,6 +19,7 @@ from .store.errors import StoreUnavailableError
 from .supervisor import run_workers
 
 log = logging.getLogger("sipsvc")
+GC_THRESHOLDS = (50_000, 50, 1000)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,8 +47,11 @@ async def _run(config, reuse_port: bool) -> None:
         site = web.TCPSite(runner, config.http.host, config.http.port, reuse_port=reuse_port or None)
         await site.start()
         # Everything allocated at start-up lives as long as the process: keep it out of the
-        # collector's generations, which shortens the pauses that show in tail latency.
+        # collector's generations; and collect young objects in bigger, rarer batches. A full
+        # collection pauses the loop for tens of milliseconds, which showed as the whole
+        # p99 of the API benchmark (bench/README.md).
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         sip = app[SIP_LISTENERS].address
         log.info("store: %s; HTTP API on http://%s; SIP on udp+tcp %s:%d",
                  app[STORES].description, config.http, sip[0], sip[1])
