@@ -7,7 +7,6 @@ so tests never see each other's data.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -15,7 +14,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
 import redis

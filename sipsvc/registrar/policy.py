@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..sip.errors import SipParseError
-from ..sip.headers import parse_cseq, parse_name_addr
+from ..sip.headers import cseq_of, parse_name_addr
 from ..sip.message import Request
 from ..sip.uri import SipUri, format_params
 from .errors import RegistrarError, RegistrarErrorCode as Code
@@ -97,7 +97,7 @@ def binding_id(uri: SipUri, instance: str | None, reg_id: str | None) -> str:
 def plan_register(request: Request, source: Source, now: float, policy: RegistrarPolicy) -> RegisterPlan:
     """Read a REGISTER's contacts and intervals into a plan, or raise RegistrarError."""
     try:
-        cseq = parse_cseq(request.header("CSeq") or "")
+        cseq = cseq_of(request)
         contacts = request.values("Contact")
         header_expires = _expires_value(request.header("Expires"), policy)
         call_id = request.header("Call-ID") or ""

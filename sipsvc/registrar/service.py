@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from ..sip import digest
 from ..sip.errors import SipParseError
-from ..sip.headers import parse_name_addr
+from ..sip.headers import name_addr_of
 from ..sip.message import Request, Response
 from ..sip.uas import http_date, make_response
 from ..sip.uri import SipUri, parse_uri
@@ -83,7 +83,7 @@ class RegistrarService:
 
     async def _register(self, request: Request, source: Source, now: float, to_tag: str) -> Response:
         try:
-            aor = parse_name_addr(request.header("To") or "").uri
+            aor = name_addr_of(request, "To").uri
         except SipParseError as exc:
             raise RegistrarError(Code.BAD_REQUEST, exc.reason) from None
         if not isinstance(aor, SipUri):

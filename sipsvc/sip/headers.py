@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import SipParseError
 from .uri import OtherUri, Params, SipUri, find_param, format_params, parse_params, parse_uri
+
+if TYPE_CHECKING:
+    from .message import Message
 
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _SENT_PROTOCOL = re.compile(r"^\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/;]+)\s+(.*)$", re.S)
@@ -159,3 +163,34 @@ def parse_cseq(value: str) -> CSeq:
     if not match or int(match.group(1)) > MAX_CSEQ:
         raise SipParseError("malformed CSeq")
     return CSeq(int(match.group(1)), match.group(2))
+
+
+# -- parsed views of a message's headers, each computed once per message ----------------------
+
+def vias(message: "Message") -> list[Via]:
+    """Every Via value, parsed (raises SipParseError on the first bad one)."""
+    return message.remember("vias", lambda: [parse_via(value) for value in message.values("Via")])
+
+
+def top_via(message: "Message") -> Via:
+    """The first Via; raises SipParseError when there is none or it does not parse."""
+    def first() -> Via:
+        values = message.values("Via")
+        if not values:
+            raise SipParseError("missing Via header")
+        return parse_via(values[0])
+    return message.remember("top_via", first)
+
+
+def cseq_of(message: "Message") -> CSeq:
+    return message.remember("cseq", lambda: parse_cseq(message.header("CSeq") or ""))
+
+
+def name_addr_of(message: "Message", name: str) -> NameAddr:
+    """From, To, ... parsed; raises SipParseError when missing or malformed."""
+    def parse() -> NameAddr:
+        value = message.header(name)
+        if value is None:
+            raise SipParseError(f"missing {name} header")
+        return parse_name_addr(value)
+    return message.remember(name, parse)

@@ -9,7 +9,8 @@ otherwise as received; one header line holding several comma-separated values st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -50,6 +51,8 @@ def canonical_name(name: str) -> str:
 
 def split_values(value: str) -> list[str]:
     """Split a list header on commas outside quoted strings and angle brackets."""
+    if '"' not in value and "<" not in value:
+        return [part.strip() for part in value.split(",")]  # the common case, in C
     parts, start, depth, quoted, escaped = [], 0, 0, False, False
     for index, char in enumerate(value):
         if escaped:
@@ -76,6 +79,15 @@ def split_values(value: str) -> list[str]:
 class Message:
     headers: Headers
     body: bytes = b""
+    # Parsed header views, computed once per message (see ``headers.py``); not part of its value.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def remember(self, key: str, compute: Callable[[], Any]) -> Any:
+        try:
+            return self.memo[key]
+        except KeyError:
+            value = self.memo[key] = compute()
+            return value
 
     def header(self, name: str) -> str | None:
         """The first value of the header ``name`` (any spelling), or None."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from .errors import FramingError, SipParseError
-from .headers import is_token, parse_cseq, parse_name_addr, parse_via
+from .headers import cseq_of, is_token, name_addr_of, top_via, vias
 from .message import Headers, Request, Response, canonical_name
 from .uri import SipUri, parse_uri
 
@@ -131,12 +131,10 @@ def check_request(request: Request) -> None:
                 raise SipParseError(f"more than one {name} header")
             if count == 0 and name != "Max-Forwards":  # RFC 2543 peers send none (RFC 4475 §3.4.1)
                 raise SipParseError(f"missing {name} header")
-        vias = request.values("Via")
-        if not vias:
+        if not request.values("Via"):
             raise SipParseError("missing Via header")
-        for via in vias:
-            parse_via(via)
-        cseq = parse_cseq(request.header("CSeq"))
+        vias(request)
+        cseq = cseq_of(request)
         if cseq.method != request.method:
             raise SipParseError("CSeq method does not match the request method")
         if not request.header("Call-ID"):
@@ -144,8 +142,8 @@ def check_request(request: Request) -> None:
         uri = parse_uri(request.uri)
         if isinstance(uri, SipUri) and uri.headers is not None:
             raise SipParseError("Request-URI must not carry headers")
-        parse_name_addr(request.header("From"))
-        parse_name_addr(request.header("To"))
+        name_addr_of(request, "From")
+        name_addr_of(request, "To")
     except SipParseError as exc:
         raise exc.with_headers(request.headers, True) from None
 
@@ -153,11 +151,8 @@ def check_request(request: Request) -> None:
 def check_response(response: Response) -> None:
     """Raise ``SipParseError`` if ``response`` cannot be matched to a transaction (§17.1.3)."""
     try:
-        vias = response.values("Via")
-        if not vias:
-            raise SipParseError("missing Via header")
-        parse_via(vias[0])
-        parse_cseq(response.header("CSeq") or "")
+        top_via(response)
+        cseq_of(response)
     except SipParseError as exc:
         raise exc.with_headers(response.headers, False) from None
 

@@ -14,9 +14,9 @@ import email.utils
 import ipaddress
 
 from .errors import SipParseError
-from .headers import parse_via
+from .headers import Via, top_via
 from .message import Request, Response, split_values
-from .uri import SipUri, format_params, parse_uri
+from .uri import SipUri, parse_uri
 
 REASONS = {
     100: "Trying", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -71,7 +71,7 @@ def stamp_via(request: Request, source_ip: str, source_port: int) -> Request:
         return request
     values = split_values(value)
     try:
-        via = parse_via(values[0])
+        via = top_via(request)
     except SipParseError:
         return request
     params = [(k, v) for k, v in via.params if k.lower() not in ("received", "rport")]
@@ -80,19 +80,23 @@ def stamp_via(request: Request, source_ip: str, source_port: int) -> Request:
         params.append(("received", source_ip))
     if rport:
         params.append(("rport", str(source_port)))
-    port = f":{via.port}" if via.port is not None else ""
-    values[0] = f"{via.protocol}/{via.transport} {via.host}{port}{format_params(tuple(params))}"
+    stamped = Via(via.protocol, via.transport, via.host, via.port, tuple(params))
+    values[0] = str(stamped)
     headers = list(request.headers)
     headers[index] = ("Via", ", ".join(values))
-    return Request(method=request.method, uri=request.uri, headers=tuple(headers), body=request.body)
+    # The other parsed views stay true; the top Via is the stamped one.
+    memo = {key: value for key, value in request.memo.items() if key != "vias"}
+    memo["top_via"] = stamped
+    return Request(method=request.method, uri=request.uri, headers=tuple(headers), body=request.body,
+                   memo=memo)
 
 
 def response_address(request: Request, source: tuple[str, int]) -> tuple[str, int]:
     """Where a response to ``request`` goes over UDP (§18.2.2 with RFC 3581 §4): the source
     address, and the source port when rport was asked for, else the sent-by port (5060)."""
     try:
-        via = parse_via(request.values("Via")[0])
-    except (SipParseError, IndexError):
+        via = top_via(request)
+    except SipParseError:
         return source
     if via.param("rport") is not None:
         return source

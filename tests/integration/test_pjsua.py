@@ -4,6 +4,7 @@ devices/status, unregisters and disappears."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -28,9 +29,7 @@ async def registered(api, account) -> list[str]:
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_pjsua2_registers_and_unregisters(api, transport):
-    try:
-        import pjsua2  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("pjsua2") is None:
         pytest.fail("pjsua2 is not installed (PyPI pjsua2-python, in the test extras)")
     account = await api.new_account()
     device = await api.new_device(account, {"name": "soft", "sip": {"username": "soft", "password": PASSWORD}})

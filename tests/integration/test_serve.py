@@ -83,7 +83,7 @@ def test_serve_logs_its_store_and_address_and_keeps_devices_across_a_restart(tmp
     account_id, devices = _fill(service, 25)
     code, stderr = service.stop()
     assert code == 0
-    assert f"store: embedded redis" in stderr and f"http://127.0.0.1:{service.port}" in stderr
+    assert "store: embedded redis" in stderr and f"http://127.0.0.1:{service.port}" in stderr
     assert (tmp_path / "appendonlydir").exists() or (tmp_path / "sipsvc.aof").exists()
     restarted = Service(tmp_path)
     _assert_all_there(restarted, account_id, devices)

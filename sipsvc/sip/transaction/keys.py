@@ -18,7 +18,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..errors import SipParseError
-from ..headers import Via, parse_cseq, parse_name_addr, parse_via
+from .. import headers
+from ..headers import Via, parse_name_addr
 from ..message import Request, Response
 from .errors import TransactionError
 
@@ -61,8 +62,8 @@ def is_rfc3261_branch(branch: str | None) -> bool:
 def top_via(message: Request | Response) -> Via:
     """The first Via value; raises ``TransactionError`` when there is none or it does not parse."""
     try:
-        return parse_via(message.values("Via")[0])
-    except (IndexError, SipParseError) as exc:
+        return headers.top_via(message)
+    except SipParseError as exc:
         raise TransactionError("no usable top Via") from exc
 
 
@@ -88,7 +89,7 @@ def identity(request: Request) -> Identity:
     if is_rfc3261_branch(via.branch):
         return BranchIdentity(via.branch, via.host.lower(), via.port)
     try:
-        cseq = parse_cseq(request.header("CSeq") or "")
+        cseq = headers.cseq_of(request)
     except SipParseError as exc:
         raise TransactionError("no usable CSeq") from exc
     return Rfc2543Identity(
@@ -126,7 +127,7 @@ def response_key(response: Response) -> tuple[str, str] | None:
     """§17.1.3: the top Via branch and the CSeq method of a response, or None if unreadable."""
     try:
         branch = top_via(response).branch
-        method = parse_cseq(response.header("CSeq") or "").method
+        method = headers.cseq_of(response).method
     except (TransactionError, SipParseError):
         return None
     return (branch, method) if branch else None
