@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from redis.exceptions import RedisError
@@ -31,6 +32,15 @@ from .policy import RegistrarPolicy, Source, contact_values, plan_register
 
 REALM_CACHE_SECONDS = 60.0
 RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The device a REGISTER was authenticated as, and the digest nonce use to record."""
+
+    device_id: str
+    nonce: str = ""
+    nonce_count: int = 0  # 0: authenticated by address, no nonce used
 
 
 class RegistrarService:
@@ -92,15 +102,14 @@ class RegistrarService:
         account_id = await self._account_for_realm(realm, now)
         if account_id is None:
             raise RegistrarError(Code.NOT_FOUND, "unknown domain")
-        device = await self._authenticated_device(request, source, account_id, realm, aor, now, to_tag)
-        if isinstance(device, Response):
-            return device
-        nonce, nonce_count = device.pop("_nonce", ""), device.pop("_nc", 0)
+        caller = await self._authenticated_device(request, source, account_id, realm, aor, now, to_tag)
+        if isinstance(caller, Response):
+            return caller
         plan = plan_register(request, source, now, self._policy)
         try:
             current = await self._bindings.apply(
-                account_id, device["device_id"], plan, now=now, max_contacts=self._policy.max_contacts,
-                nonce=nonce, nonce_count=nonce_count, nonce_lifetime=self._nonce_lifetime,
+                account_id, caller.device_id, plan, now=now, max_contacts=self._policy.max_contacts,
+                nonce=caller.nonce, nonce_count=caller.nonce_count, nonce_lifetime=self._nonce_lifetime,
             )
         except NonceReplayError:
             return self._challenge(request, realm, now, to_tag, stale=False)
@@ -126,13 +135,13 @@ class RegistrarService:
         return make_response(request, 401, headers=headers, to_tag=to_tag)
 
     async def _authenticated_device(self, request: Request, source: Source, account_id: str, realm: str,
-                                    aor: SipUri, now: float, to_tag: str) -> dict | Response:
-        """The device's auth record, or the response that refuses or challenges the request."""
+                                    aor: SipUri, now: float, to_tag: str) -> "Caller | Response":
+        """Who is registering, or the response that refuses or challenges the request."""
         by_ip = await self._devices.auth_by_ip(source.ip)
         if by_ip and by_ip["account_id"] == account_id and by_ip["method"] == "ip":
             if not by_ip["enabled"]:
                 raise RegistrarError(Code.FORBIDDEN)
-            return by_ip
+            return Caller(by_ip["device_id"])
         credentials = self._credentials(request, realm)
         if credentials is None:
             return self._challenge(request, realm, now, to_tag, stale=False)
@@ -147,7 +156,7 @@ class RegistrarService:
             raise RegistrarError(Code.FORBIDDEN)
         if (aor.plain_user or "").lower() != device["username"].lower():
             raise RegistrarError(Code.FORBIDDEN, "not this device's address of record")
-        return {**device, "_nonce": credentials.nonce, "_nc": credentials.nc}
+        return Caller(device["device_id"], credentials.nonce, credentials.nc)
 
     @staticmethod
     def _credentials(request: Request, realm: str) -> digest.Credentials | None:
