@@ -1,11 +1,13 @@
-"""A process-local cache of the registrar's auth records, kept exact by Redis pub/sub.
+"""A process-local replica of the registrar's auth records, kept exact by Redis pub/sub.
 
 Every REGISTER needs the auth record of the device behind a SIP claim (credentials, or source
-address): caching saves two Redis round trips per REGISTER. Every device write publishes, in
-the same script that changes the device, the claim keys it touched; each process drops those
-entries. While the subscription is down (at start, after a Redis blip) the cache is bypassed
-and emptied, so a missed message can never leave a stale password in use; entries also expire
-after ``MAX_AGE`` as a last resort.
+address). A phone re-registers about once an hour, so a cache filled on demand would miss on
+nearly every REGISTER: once subscribed, each process loads every record (in batches, in the
+background) and then serves them from memory, saving two Redis round trips per REGISTER.
+Every device write publishes, in the same script that changes the device, the claim keys it
+touched; each process drops those entries and reloads them on demand. While the subscription is
+down (at start, after a Redis blip) the replica is bypassed and emptied, so a missed message
+can never leave a stale password in use; entries also expire after ``MAX_AGE`` as a last resort.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -21,17 +23,24 @@ from redis.exceptions import RedisError
 from . import keys
 
 log = logging.getLogger("sipsvc.store")
-MAX_AGE = 60.0
-MAX_ENTRIES = 200_000
+MAX_AGE = 6 * 3600.0
+MAX_ENTRIES = 2_000_000
 POLL = 0.05  # seconds between checks of the stop flag while no message comes
 
 Loader = Callable[[str], Awaitable[dict | None]]
+BulkLoader = Callable[[list[str]], Awaitable[dict[str, dict | None]]]
+ClaimBatches = Callable[[], AsyncIterator[list[str]]]
 
 
 class SipAuthCache:
-    def __init__(self, redis: aioredis.Redis, load: Loader) -> None:
+    def __init__(self, redis: aioredis.Redis, load: Loader, load_many: BulkLoader,
+                 claim_batches: ClaimBatches) -> None:
         self._redis = redis
         self._load = load
+        self._load_many = load_many
+        self._claim_batches = claim_batches
+        self._preloading: asyncio.Task | None = None
+        self.preloaded = False  # every record present when the subscription started is in memory
         self._entries: dict[str, tuple[dict | None, float]] = {}
         self._versions: dict[str, int] = {}  # bumped by invalidations, to spot loads they raced
         self._live = False
@@ -62,7 +71,24 @@ class SipAuthCache:
 
     def _go_dark(self) -> None:
         self._live = False
+        self.preloaded = False
         self._entries.clear()
+
+    async def _preload(self) -> None:
+        """Load every record, batch by batch; an invalidation racing a batch wins."""
+        try:
+            async for batch in self._claim_batches():
+                if not self._live or self._stopping:
+                    return
+                versions = {key: self._versions.get(key, 0) for key in batch}
+                values = await self._load_many(batch)
+                until = time.monotonic() + MAX_AGE
+                for key, value in values.items():
+                    if self._live and self._versions.get(key, 0) == versions[key] and key not in self._entries:
+                        self._entries[key] = (value, until)
+            self.preloaded = self._live
+        except (RedisError, OSError) as exc:
+            log.warning("auth records not preloaded (loaded on demand instead): %s", exc)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._listen())
@@ -72,8 +98,9 @@ class SipAuthCache:
         # cancelling it inside redis-py can leave the connection locked, which then blocks
         # closing the pool. Cancel only as a last resort.
         self._stopping = True
-        if self._task is not None:
-            _, pending = await asyncio.wait([self._task], timeout=5)
+        tasks = [task for task in (self._task, self._preloading) if task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5)
             for task in pending:
                 task.cancel()
 
@@ -89,6 +116,7 @@ class SipAuthCache:
                     if message["type"] == "subscribe":
                         self._entries.clear()
                         self._live = True
+                        self._preloading = asyncio.get_running_loop().create_task(self._preload())
                     elif message["type"] == "message":
                         self._invalidate(message["data"])
             except (RedisError, OSError) as exc:

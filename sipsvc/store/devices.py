@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import AsyncIterator
 
 import orjson
 import redis.asyncio as aioredis
@@ -58,7 +59,7 @@ class RedisDeviceStore:
         self._redis = redis
         self._scripts = scripts
         self._claims = claims
-        self.auth_cache = SipAuthCache(redis, self._load_sip_auth)
+        self.auth_cache = SipAuthCache(redis, self._load_sip_auth, self._load_sip_auths, self._sip_claim_batches)
 
     async def get(self, account_id: str, device_id: str) -> StoredDevice | None:
         revision, doc = await self._redis.hmget(keys.device(account_id, device_id), "rev", "doc")
@@ -175,6 +176,33 @@ class RedisDeviceStore:
     async def sip_auth(self, claim_key: str) -> dict | None:
         """The registrar's view of the device holding a SIP claim (credentials or IP), or None."""
         return await self.auth_cache.get(claim_key)
+
+    async def _sip_claim_batches(self) -> AsyncIterator[list[str]]:
+        batch: list[str] = []
+        async for key in self._redis.scan_iter(match=keys.SIP_CLAIMS_PATTERN, count=1000):
+            batch.append(key)
+            if len(batch) == 500:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def _load_sip_auths(self, claim_keys: list[str]) -> dict[str, dict | None]:
+        """``_load_sip_auth`` for many claims in two pipelined round trips."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in claim_keys:
+                pipe.get(key)
+            holders = [value.partition("|")[0] if value else None for value in await pipe.execute()]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for holder in holders:
+                account_id, _, device_id = (holder or "/").partition("/")
+                pipe.hmget(keys.device(account_id, device_id), "claims", "auth")
+            records = await pipe.execute()
+        out: dict[str, dict | None] = {}
+        for key, holder, (claims, auth) in zip(claim_keys, holders, records):
+            valid = holder and claims is not None and auth is not None and key in json.loads(claims)
+            out[key] = json.loads(auth) if valid else None
+        return out
 
     async def _load_sip_auth(self, claim_key: str) -> dict | None:
         holder = await self._claims.holder(claim_key)

@@ -75,6 +75,9 @@ def sip_credentials_claim(realm: str, username: str) -> str:
     return f"{PREFIX}:claim:sip-user:{realm.lower()}:{username.lower()}"
 
 
+SIP_CLAIMS_PATTERN = f"{PREFIX}:claim:sip-*"  # SCAN pattern of both kinds of SIP claims
+
+
 def sip_ip_claim(ip: str) -> str:
     """String claim: address of an authn-by-IP device -> device reference."""
     return f"{PREFIX}:claim:sip-ip:{ip}"

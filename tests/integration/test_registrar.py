@@ -346,3 +346,27 @@ async def test_a_changed_password_is_enforced_at_once(api, make_api):
         async with SipClient(node.sip_address) as client:
             assert (await client.register("alice", PASSWORD, account["realm"])).status == 403
             assert (await client.register("alice", "brand-new-secret", account["realm"])).status == 200
+
+
+async def test_a_new_node_holds_every_device_auth_record_in_memory(api, make_api):
+    from sipsvc.app import STORES
+    from sipsvc.store import keys
+
+    account, device = await phone(api)
+    node = await make_api()
+    cache = node.client.server.app[STORES].devices.auth_cache
+    for _ in range(100):  # bounded: the preload runs in the background after subscribing
+        if cache.preloaded:
+            break
+        await asyncio.sleep(0.05)
+    assert cache.preloaded
+    claim = keys.sip_credentials_claim(account["realm"], "alice")
+    record = cache._entries[claim][0]
+    assert record["device_id"] == device["id"] and record["password"] == PASSWORD
+    async with SipClient(node.sip_address) as client:
+        assert (await client.register("alice", PASSWORD, account["realm"])).status == 200
+    # A change made through another node drops the preloaded record at once.
+    await api.call("PATCH", f"/v2/accounts/{account['id']}/devices/{device['id']}", token=account["token"],
+                   json={"data": {"sip": {"password": "changed-secret"}}})
+    async with SipClient(node.sip_address) as client:
+        assert (await client.register("alice", PASSWORD, account["realm"])).status == 403
