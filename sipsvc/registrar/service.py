@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -59,6 +60,7 @@ class RegistrarService:
         self._clock = clock
         self._algorithms = algorithms
         self._realms: dict[str, tuple[str, float]] = {}
+        self._realm_lookups: dict[str, asyncio.Future] = {}
 
     async def register(self, request: Request, source: Source) -> Response:
         """The final response to a REGISTER (never raises for the caller's input)."""
@@ -124,7 +126,14 @@ class RegistrarService:
         cached = self._realms.get(realm)
         if cached and cached[1] > now:
             return cached[0]
-        account_id = await self._accounts.account_for_realm(realm)
+        # One lookup per realm at a time: a burst of REGISTERs (a site rebooting) would
+        # otherwise send the same read once per phone.
+        pending = self._realm_lookups.get(realm)
+        if pending is None:
+            pending = asyncio.ensure_future(self._accounts.account_for_realm(realm))
+            self._realm_lookups[realm] = pending
+            pending.add_done_callback(lambda _: self._realm_lookups.pop(realm, None))
+        account_id = await asyncio.shield(pending)
         if account_id is not None:
             self._realms[realm] = (account_id, now + REALM_CACHE_SECONDS)
         return account_id

@@ -40,6 +40,7 @@ class SipAuthCache:
         self._load_many = load_many
         self._claim_batches = claim_batches
         self._preloading: asyncio.Task | None = None
+        self._loading: dict[str, asyncio.Future] = {}
         self.preloaded = False  # every record present when the subscription started is in memory
         self._entries: dict[str, tuple[dict | None, float]] = {}
         self._versions: dict[str, int] = {}  # bumped by invalidations, to spot loads they raced
@@ -54,13 +55,28 @@ class SipAuthCache:
         entry = self._entries.get(claim_key)
         if entry is not None and entry[1] > now:
             return entry[0]
-        version = self._versions.get(claim_key, 0)
-        value = await self._load(claim_key)
-        if self._live and self._versions.get(claim_key, 0) == version:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[claim_key] = (value, now + MAX_AGE)
-        return value
+        # One load per key at a time: a burst of REGISTERs for one record (or one source
+        # address) must not become a burst of identical Redis reads.
+        pending = self._loading.get(claim_key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future = asyncio.get_running_loop().create_future()
+        self._loading[claim_key] = future
+        try:
+            version = self._versions.get(claim_key, 0)
+            value = await self._load(claim_key)
+            if self._live and self._versions.get(claim_key, 0) == version:
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries.clear()
+                self._entries[claim_key] = (value, now + MAX_AGE)
+            future.set_result(value)
+            return value
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        finally:
+            del self._loading[claim_key]
 
     def _invalidate(self, claim_key: str) -> None:
         self._entries.pop(claim_key, None)

@@ -64,7 +64,10 @@ class Store:
 def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.Redis:
     # A plain pool without per-command health checks: the blocking pool's checkout timeout and
     # the health check cost more CPU per command than the rest of a request (bench/README.md).
-    kwargs = dict(decode_responses=True, socket_connect_timeout=3, max_connections=POOL_SIZE)
+    # driver_info=None: no CLIENT SETINFO on connect, whose library-version lookup reads package
+    # metadata from disk for every new connection (about a millisecond each, in a burst).
+    kwargs = dict(decode_responses=True, socket_connect_timeout=3, max_connections=POOL_SIZE,
+                  driver_info=None)
     if unix_socket is not None:
         pool = aioredis.ConnectionPool(
             connection_class=aioredis.UnixDomainSocketConnection, path=unix_socket, **kwargs)

@@ -30,6 +30,8 @@ log = logging.getLogger("sipsvc.sip")
 
 Handler = Callable[[Request, Source], Awaitable[Response]]
 ALLOWED_METHODS = frozenset({"REGISTER", "OPTIONS"})
+# Requests handled at once; more wait their turn instead of flooding Redis with connections.
+MAX_IN_FLIGHT = 256
 SUPPORTED_EXTENSIONS = frozenset({"path", "outbound", "gruu"})
 
 
@@ -53,6 +55,7 @@ class SipEndpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
         self.connections: dict[str, object] = {}  # TCP connection id -> connection
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -127,7 +130,8 @@ class SipEndpoint:
 
     async def _handle(self, tx: str, request: Request, source: Source) -> None:
         try:
-            response = await self.handlers[request.method](request, source)
+            async with self._in_flight:
+                response = await self.handlers[request.method](request, source)
         except Exception:  # noqa: BLE001 - a handler bug must still answer the phone
             log.exception("handler for %s failed", request.method)
             response = make_response(request, 500)
