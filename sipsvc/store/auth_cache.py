@@ -78,7 +78,7 @@ class SipAuthCache:
         finally:
             del self._loading[claim_key]
 
-    def _invalidate(self, claim_key: str) -> None:
+    def invalidate(self, claim_key: str) -> None:
         self._entries.pop(claim_key, None)
         self._versions[claim_key] = self._versions.get(claim_key, 0) + 1
         if len(self._versions) > MAX_ENTRIES:
@@ -134,7 +134,7 @@ class SipAuthCache:
                         self._live = True
                         self._preloading = asyncio.get_running_loop().create_task(self._preload())
                     elif message["type"] == "message":
-                        self._invalidate(message["data"])
+                        self.invalidate(message["data"])
             except (RedisError, OSError) as exc:
                 log.warning("auth cache off until Redis pub/sub is back: %s", exc)
             finally:

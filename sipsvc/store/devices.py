@@ -134,6 +134,9 @@ class RedisDeviceStore:
             for key in taken:
                 await self._claims.release(key, me)
             raise
+        # This process's own replica forgets at once; the others hear it through pub/sub.
+        for key in old_claims.keys() | new_claims.keys():
+            self.auth_cache.invalidate(key)
         for key in old_claims.keys() - new_claims.keys():
             await self._claims.release(key, me)
 
@@ -154,6 +157,7 @@ class RedisDeviceStore:
         _raise_for(result, indexes)
         me = _holder_ref(account_id, device_id)
         for key in _claims(indexes):
+            self.auth_cache.invalidate(key)
             await self._claims.release(key, me)
 
     async def list_page(

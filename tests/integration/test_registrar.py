@@ -355,12 +355,13 @@ async def test_a_new_node_holds_every_device_auth_record_in_memory(api, make_api
     account, device = await phone(api)
     node = await make_api()
     cache = node.client.server.app[STORES].devices.auth_cache
-    for _ in range(100):  # bounded: the preload runs in the background after subscribing
+    for _ in range(200):  # bounded: the preload runs in the background after subscribing
         if cache.preloaded:
             break
         await asyncio.sleep(0.05)
-    assert cache.preloaded
+    assert cache.preloaded, "the preload did not finish within 10 s"
     claim = keys.sip_credentials_claim(account["realm"], "alice")
+    assert claim in cache._entries, "the record was not preloaded"
     record = cache._entries[claim][0]
     assert record["device_id"] == device["id"] and record["password"] == PASSWORD
     async with SipClient(node.sip_address) as client:
