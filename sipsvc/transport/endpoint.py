@@ -50,7 +50,7 @@ class SipEndpoint:
         self.layer = TransactionLayer(timers)
         self.handlers = handlers
         self.counters: Counter[str] = Counter()
-        self._loop = loop or asyncio.get_event_loop()
+        self._loop = loop or asyncio.get_running_loop()
         self._udp: asyncio.DatagramTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task] = set()
