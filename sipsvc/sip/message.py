@@ -133,6 +133,3 @@ class Response(Message):
         start = f"SIP/2.0 {self.status} {self.reason}\r\n".encode("utf-8", "surrogateescape")
         return start + self._header_bytes() + self.body
 
-
-def normalise_headers(headers: list[tuple[str, str]] | Headers) -> Headers:
-    return tuple((canonical_name(name), value) for name, value in headers)

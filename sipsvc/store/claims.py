@@ -20,7 +20,7 @@ from .scripts import Scripts
 
 ABANDONED_AFTER = 60.0
 
-# Given (holder, value) returns True when the holder still uses the value.
+# Given a claim's holder, True when that holder still uses the claimed value.
 HolderCheck = Callable[[str], Awaitable[bool]]
 
 

@@ -1,5 +1,6 @@
 """Messages the transaction layer writes itself: the ACK for a non-2xx final response
-(RFC 3261 §17.1.1.3) and the layer's answer to a CANCEL (§9.2, built as §8.2.6.2 says)."""
+(RFC 3261 §17.1.1.3), and the To tag of its answer to a CANCEL (the answer itself is
+``uas.make_response``, §8.2.6.2)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ import hashlib
 
 from ..headers import parse_cseq
 from ..message import Request, Response
-
-REASONS = {200: "OK", 481: "Call/Transaction Does Not Exist"}
-
 
 def build_ack(invite: Request, response: Response) -> Request:
     """The ACK for a 300-699 response to ``invite`` (§17.1.1.3): the INVITE's Request-URI,
@@ -27,19 +25,6 @@ def build_ack(invite: Request, response: Response) -> Request:
         ("Content-Length", "0"),
     ]
     return Request(method="ACK", uri=invite.uri, headers=tuple(headers))
-
-
-def build_response(request: Request, status: int, to_tag: str) -> Response:
-    """A response to ``request`` (§8.2.6.2): every Via in order, From, Call-ID and CSeq copied,
-    and To copied with ``to_tag`` added when it has no tag."""
-    headers = []
-    for name, value in request.headers:
-        if name == "To" and ";tag=" not in value.replace(" ", "").lower():
-            value = f"{value};tag={to_tag}"
-        if name in ("Via", "From", "To", "Call-ID", "CSeq"):
-            headers.append((name, value))
-    headers.append(("Content-Length", "0"))
-    return Response(status=status, reason=REASONS.get(status, ""), headers=tuple(headers))
 
 
 def derived_tag(request: Request) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import SipParseError
 from ..headers import parse_cseq
 from ..message import Request, Response
-from .builders import build_response, derived_tag
+from ..uas import make_response
+from .builders import derived_tag
 from .client import ClientTransaction
 from .errors import TransactionError
 from .events import AckReceived, CancelReceived, Event, Outgoing, RequestReceived
@@ -108,7 +109,7 @@ class TransactionLayer:
         server = self._start_server(tx, key, cancel, target, reliable, now,
                                     CancelReceived(matched.id if pending else None, cancel))
         status = 200 if matched is not None else 481
-        response = build_response(cancel, status, self._cancel_tag(cancel, matched))
+        response = make_response(cancel, status, to_tag=self._cancel_tag(cancel, matched))
         server.handle(response_input(status, sending=True), now, response)
 
     def _cancel_tag(self, cancel: Request, matched: Transaction | None) -> str:
