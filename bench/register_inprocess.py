@@ -97,13 +97,22 @@ async def main(args: argparse.Namespace) -> None:
             commands[command[0]] += 1
             return await original(self, *command, **options)
 
+        original_pipeline = redis_client.Pipeline.execute
+
+        async def counting_pipeline(self, *args, **options):
+            for command, _ in self.command_stack:
+                commands[command[0]] += 1
+            return await original_pipeline(self, *args, **options)
+
         redis_client.Redis.execute_command = counting
+        redis_client.Pipeline.execute = counting_pipeline
         profile = cProfile.Profile()
         if args.profile:
             profile.enable()
         auth_us = await burst(endpoint, sink, answers)
         profile.disable()
         redis_client.Redis.execute_command = original
+        redis_client.Pipeline.execute = original_pipeline
         statuses = collections.Counter(parse_datagram(d).status for d in sink.out)
         print(f"{args.devices} devices: challenge burst {challenge_us:.0f} us per REGISTER, "
               f"authenticated burst {auth_us:.0f} us per REGISTER, answers {dict(statuses)}")

@@ -50,10 +50,10 @@ def admin_token(config: Config) -> str:
     return token
 
 
-REUSE_PORT = web.AppKey("reuse_port", bool)
+REUSE_PORT = web.AppKey("reuse_port", int)  # SO_REUSEPORT group size; 0 = not shared
 
 
-def create_app(config: Config, *, reuse_port: bool = False) -> web.Application:
+def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware],
         # Bodies past the limit are refused while reading (answered 400 by the request helper).
@@ -100,7 +100,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         listeners = await listen(endpoint, config.sip.host, config.sip.port,
                                  max_message=config.max_message_bytes,
-                                 idle_timeout=config.tcp_idle_timeout, reuse_port=app[REUSE_PORT])
+                                 idle_timeout=config.tcp_idle_timeout, group=app[REUSE_PORT])
     except OSError as exc:
         raise ConfigError(f"sip: cannot listen on {config.sip}: {exc.strerror or exc}") from None
     app[SIP_ENDPOINT] = endpoint

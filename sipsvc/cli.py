@@ -33,12 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", metavar="DIR", help="data directory (default ./var)")
     serve.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning or error")
     serve.add_argument("--workers", metavar="N", help="worker processes (default 1; one per core)")
-    # Set by the supervisor for its workers: bind with SO_REUSEPORT beside the others.
-    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    # Set by the supervisor for its workers: bind with SO_REUSEPORT beside the others (N in all).
+    serve.add_argument("--reuse-port", metavar="N", type=int, default=0, help=argparse.SUPPRESS)
     return parser
 
 
-async def _run(config, reuse_port: bool) -> None:
+async def _run(config, reuse_port: int) -> None:
     """Open the store and services, bind the listeners, log where, run until SIGTERM/SIGINT."""
     app = create_app(config, reuse_port=reuse_port)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)

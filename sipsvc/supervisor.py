@@ -1,10 +1,11 @@
 """``sipsvc serve --workers N``: N worker processes, each a whole service (HTTP API and SIP), all
 bound to the same addresses with SO_REUSEPORT so the kernel spreads peers over them.
 
-With SO_REUSEPORT the kernel picks a worker by hashing the peer's address, so every datagram of
-one phone reaches the same worker and its transactions (retransmissions, nonce counts) stay in
-one place; many phones spread over all cores. One busy peer with one socket (a proxy, or SIPp's
-``-t u1``) lands on one worker. Workers share nothing but Redis, exactly like several nodes.
+For UDP the workers pick a socket by a hash of the datagram's first bytes (``transport/
+spread.py``), so even one busy peer with one socket (a proxy, or SIPp's ``-t u1``) spreads over
+every core while a retransmission still reaches the worker holding its transaction. TCP
+connections and HTTP are spread by the kernel's address hash. Workers share nothing but Redis,
+exactly like several nodes.
 
 The parent starts the embedded Redis (when no URL is configured) and hands every worker the
 resolved configuration through ``SIPSVC_*`` variables, forwards SIGTERM/SIGINT, and restarts a
@@ -40,8 +41,8 @@ def _environment(config: Config) -> dict[str, str]:
     return env
 
 
-def _spawn(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sipsvc", "serve", "--reuse-port"],
+def _spawn(env: dict[str, str], workers: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sipsvc", "serve", "--reuse-port", str(workers)],
                             env={**os.environ, **env}, stdin=subprocess.DEVNULL)
 
 
@@ -69,7 +70,7 @@ def run_workers(config: Config) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         for _ in range(config.workers):
-            worker = _spawn(env)
+            worker = _spawn(env, config.workers)
             workers[worker.pid], started[worker.pid] = worker, time.monotonic()
         log.info("%d workers on http %s and sip %s", config.workers, config.http, config.sip)
         status = 0
@@ -92,7 +93,7 @@ def run_workers(config: Config) -> int:
                 stop(signal.SIGTERM, None)
                 continue
             log.error("worker %d died (exit %s); starting another", pid, worker.returncode)
-            replacement = _spawn(env)
+            replacement = _spawn(env, config.workers)
             workers[replacement.pid], started[replacement.pid] = replacement, time.monotonic()
         return status
     finally:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 Headers = tuple[tuple[str, str], ...]
+_NO_LINES: list[str] = []
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms.
 COMPACT_FORMS = {
@@ -89,23 +90,40 @@ class Message:
             value = self.memo[key] = compute()
             return value
 
+    def _index(self) -> dict[str, list[str]]:
+        """Header name -> its lines, built once per message: the registrar path looks headers
+        up a dozen times per request."""
+        index = self.memo.get("_index")
+        if index is None:
+            index = self.memo["_index"] = {}
+            for key, value in self.headers:
+                lines = index.get(key)
+                if lines is None:
+                    index[key] = [value]
+                else:
+                    lines.append(value)
+        return index
+
+    def _lines(self, name: str) -> list[str]:
+        index = self._index()
+        lines = index.get(name)
+        if lines is None:
+            lines = index.get(canonical_name(name), _NO_LINES)
+        return lines
+
     def header(self, name: str) -> str | None:
         """The first value of the header ``name`` (any spelling), or None."""
-        wanted = canonical_name(name)
-        for key, value in self.headers:
-            if key == wanted:
-                return value
-        return None
+        lines = self._lines(name)
+        return lines[0] if lines else None
 
     def header_lines(self, name: str) -> list[str]:
-        wanted = canonical_name(name)
-        return [value for key, value in self.headers if key == wanted]
+        return list(self._lines(name))
 
     def values(self, name: str) -> list[str]:
         """Every value of a header, list headers split on their commas."""
-        lines = self.header_lines(name)
+        lines = self._lines(name)
         if canonical_name(name) not in LIST_HEADERS:
-            return lines
+            return list(lines)
         return [part for line in lines for part in split_values(line)]
 
     def _header_bytes(self) -> bytes:

@@ -103,21 +103,22 @@ def response_address(request: Request, source: tuple[str, int]) -> tuple[str, in
     return source[0], via.port or 5060
 
 
-def preflight(request: Request, allowed: frozenset[str], supported: frozenset[str]) -> Response | None:
+def preflight(request: Request, allowed: frozenset[str], supported: frozenset[str], *,
+              to_tag: str | None = None) -> Response | None:
     """The response for a request the service will not process, or None to go on."""
     method = request.method
     if method not in allowed:
         if method in KNOWN_METHODS:
-            return make_response(request, 405, headers=(("Allow", ", ".join(sorted(allowed))),))
-        return make_response(request, 501)
+            return make_response(request, 405, headers=(("Allow", ", ".join(sorted(allowed))),), to_tag=to_tag)
+        return make_response(request, 501, to_tag=to_tag)
     try:
         uri = parse_uri(request.uri)
     except SipParseError:
-        return make_response(request, 400, "Bad Request-URI")
+        return make_response(request, 400, "Bad Request-URI", to_tag=to_tag)
     if not isinstance(uri, SipUri):
-        return make_response(request, 416)
+        return make_response(request, 416, to_tag=to_tag)
     required = [tag for line in request.header_lines("Require") for tag in split_values(line) if tag]
     unsupported = [tag for tag in required if tag.lower() not in supported]
     if unsupported:
-        return make_response(request, 420, headers=(("Unsupported", ", ".join(unsupported)),))
+        return make_response(request, 420, headers=(("Unsupported", ", ".join(unsupported)),), to_tag=to_tag)
     return None

@@ -32,6 +32,7 @@ class Stores:
 
     async def close(self) -> None:
         await self.devices.auth_cache.stop()
+        await self.bindings.close()
         await self.connection.close()
 
 

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from ..registrar.errors import RegistrarError, RegistrarErrorCode
 from ..registrar.policy import Binding, RegisterPlan
 from . import keys
+from .pipeliner import Pipeliner
 from .scripts import Scripts
 
 _REJECTIONS = {
@@ -40,6 +41,7 @@ class RedisBindingStore:
     def __init__(self, redis: aioredis.Redis, scripts: Scripts) -> None:
         self._redis = redis
         self._scripts = scripts
+        self._pipeliner = Pipeliner(redis)
 
     async def apply(self, account_id: str, device_id: str, plan: RegisterPlan, *, now: float,
                     max_contacts: int, nonce: str = "", nonce_count: int = 0,
@@ -52,10 +54,11 @@ class RedisBindingStore:
         ]
         for binding in plan.bindings:
             args += [binding.id, _dump(binding), repr(binding.expires_at)]
-        result = await self._scripts.save_bindings(
-            keys=[keys.bindings(account_id, device_id), keys.registered_devices(account_id),
-                  keys.nonce_count(account_id, nonce or "-")],
-            args=args,
+        result = await self._pipeliner.run(
+            self._scripts.save_bindings,
+            [keys.bindings(account_id, device_id), keys.registered_devices(account_id),
+             keys.nonce_count(account_id, nonce or "-")],
+            args,
         )
         status = result[0]
         if status == "replay":
@@ -77,6 +80,10 @@ class RedisBindingStore:
             return set()
         scores = await self._redis.zmscore(keys.registered_devices(account_id), device_ids)
         return {i for i, score in zip(device_ids, scores) if score is not None and score > now}
+
+    async def close(self) -> None:
+        """Let REGISTERs already sent to Redis get their answers."""
+        await self._pipeliner.close()
 
     async def nonce_secret(self, candidate: bytes) -> bytes:
         """The digest nonce secret every node shares: the first node's candidate wins."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -115,9 +116,11 @@ class SipEndpoint:
     def _dispatch(self, event: RequestReceived) -> None:
         request = event.request
         target, source = event.target
-        early = preflight(request, ALLOWED_METHODS, SUPPORTED_EXTENSIONS)
+        # §8.2.6.2: a final response carries a To tag of ours (the registrar makes its own).
+        to_tag = secrets.token_hex(8)
+        early = preflight(request, ALLOWED_METHODS, SUPPORTED_EXTENSIONS, to_tag=to_tag)
         if early is None and request.method == "OPTIONS":
-            early = make_response(request, 200, headers=(
+            early = make_response(request, 200, to_tag=to_tag, headers=(
                 ("Allow", ", ".join(sorted(ALLOWED_METHODS))), ("Accept", "application/sdp"),
                 ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS))),
             ))

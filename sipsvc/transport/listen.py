@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from .endpoint import SipEndpoint
+from .spread import spread_by_payload
 from .tcp import TcpConnection
 from .udp import UdpProtocol
 
@@ -23,8 +24,10 @@ class Listeners:
 
 
 async def listen(endpoint: SipEndpoint, host: str, port: int, *, max_message: int,
-                 idle_timeout: float, reuse_port: bool = False) -> Listeners:
-    """Bind UDP, then TCP on the port UDP got (so port 0 picks one free for both)."""
+                 idle_timeout: float, group: int = 0) -> Listeners:
+    """Bind UDP, then TCP on the port UDP got (so port 0 picks one free for both). With
+    ``group`` > 0 the sockets are shared (SO_REUSEPORT) by that many worker processes."""
+    reuse_port = group > 0
     loop = asyncio.get_running_loop()
     attempts = 10 if port == 0 else 1
     for attempt in range(attempts):
@@ -32,6 +35,8 @@ async def listen(endpoint: SipEndpoint, host: str, port: int, *, max_message: in
             lambda: UdpProtocol(endpoint, max_message), local_addr=(host, port),
             reuse_port=reuse_port or None)
         bound = udp.get_extra_info("sockname")
+        if group > 1:
+            spread_by_payload(udp.get_extra_info("socket"), group)
         try:
             tcp = await loop.create_server(
                 lambda: TcpConnection(endpoint, max_message=max_message, idle_timeout=idle_timeout),
