@@ -26,7 +26,7 @@ from ..registrar.policy import Binding
 from ..sip.message import Request, Response
 from ..sip.transaction import MAGIC_COOKIE, TimerConfig
 from ..sip.uac import authorize
-from ..store.notify import RedisNotifyStore, SyncTarget
+from ..store.notify import BulkLock, RedisNotifyStore, SyncTarget
 from ..transport.endpoint import SipEndpoint, Target
 from . import message
 
@@ -34,6 +34,7 @@ log = logging.getLogger("sipsvc.notify")
 
 TIMEOUT = "timeout"  # no final answer before Timer F
 UNREACHABLE = "unreachable"  # a TCP binding whose connection is closed (or held by another process)
+ERROR = "error"  # sipsvc failed while following the NOTIFY (logged)
 LOCK_TTL = 30.0  # seconds; refreshed every third of it while a bulk sync runs
 YIELD_EVERY = 64  # NOTIFYs sent in a row before a bulk sync lets other work run
 
@@ -192,7 +193,7 @@ class NotifyService:
         outcomes = [await d.outcome() for d in deliveries]
         return _summary(devices, sent, sending, outcomes, loop.time() - started)
 
-    async def _keep(self, lock) -> None:
+    async def _keep(self, lock: BulkLock) -> None:
         while True:
             await asyncio.sleep(LOCK_TTL / 3)
             try:
@@ -229,6 +230,14 @@ class NotifyService:
     async def _follow(self, binding: Binding, phone: _Phone, request: Request, where: Target,
                       answer: "asyncio.Future[Response | None]", started: float) -> Outcome:
         """The final answer, after answering one challenge; the whole wait ends at Timer F."""
+        try:
+            return await self._final(binding, phone, request, where, answer, started)
+        except Exception:  # noqa: BLE001 - a bug here must not leave an unretrieved task error
+            log.exception("following the check-sync NOTIFY to %s failed", binding.contact)
+            return Outcome(binding.contact, binding.transport, ERROR, 0)
+
+    async def _final(self, binding: Binding, phone: _Phone, request: Request, where: Target,
+                     answer: "asyncio.Future[Response | None]", started: float) -> Outcome:
         loop = asyncio.get_running_loop()
         response = await answer
         if response is not None and response.status in (401, 407) and phone.password is not None:

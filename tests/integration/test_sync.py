@@ -248,6 +248,10 @@ async def test_an_unregistered_device_is_a_conflict_and_a_missing_one_404(api):
     response, body = await api.call("POST", sync_path(account), token=account["token"])
     assert response.status == 200, body
     assert body["data"]["devices"] == 0 and body["data"]["sent"] == 0
+    # A save asking for a sync still succeeds for an unregistered device (as in Kazoo).
+    response, body = await api.call("PATCH", f"/v2/accounts/{account['id']}/devices/{device['id']}",
+                                    token=account["token"], json={"data": {"sync": True}})
+    assert response.status == 200 and "sync" not in body["data"], body
 
 
 @pytest.mark.parametrize("params,data,message", [

@@ -114,7 +114,7 @@ async def _after_write(request: web.Request, account, device) -> None:
 
 def _reboot(request: web.Request, data: dict) -> bool | None:
     """The reboot option: ``?reboot=`` or ``"reboot"`` in the data; None when neither is given."""
-    in_query = query_bool(request, "reboot", None) if "reboot" in request.query else None
+    in_query = query_bool(request, "reboot", None)
     in_data = data.get("reboot")
     if in_data is not None and not isinstance(in_data, bool):
         raise BadRequestError(f'"reboot" must be true or false, got {in_data!r}')
