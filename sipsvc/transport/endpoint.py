@@ -111,7 +111,7 @@ class SipEndpoint:
             elif isinstance(event, (AckReceived, CancelReceived)):
                 self.counters[type(event).__name__] += 1
             elif isinstance(event, (ResponseReceived, TransactionTimedOut)):
-                self.counters[type(event).__name__] += 1
+                self.counters[type(event).__name__] += 1  # client transactions arrive with check-sync
                 self._settle(event)
         self._flush()
 
