@@ -16,10 +16,11 @@ from aiohttp import web
 
 from .accounts.service import AccountService
 from .api.errors import error_middleware
-from .api.keys import ACCOUNTS, CONFIG, DEVICES, REGISTRAR
+from .api.keys import ACCOUNTS, CONFIG, DEVICES, NOTIFIER, REGISTRAR
 from .api.routes import add_routes
 from .config import Config, ConfigError
 from .devices.service import DeviceService
+from .notify.service import NotifyService
 from .registrar.policy import RegistrarPolicy
 from .registrar.service import RegistrarService
 from .sip.digest import NonceSigner
@@ -93,8 +94,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SIP endpoint and its UDP and TCP listeners on ``config.sip``."""
     config = app[CONFIG]
+    timers = TimerConfig(config.t1, config.t2, config.t4)
     endpoint = SipEndpoint(
-        timers=TimerConfig(config.t1, config.t2, config.t4),
+        timers=timers,
         handlers={"REGISTER": app[REGISTRAR].register},
     )
     try:
@@ -105,8 +107,13 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
         raise ConfigError(f"sip: cannot listen on {config.sip}: {exc.strerror or exc}") from None
     app[SIP_ENDPOINT] = endpoint
     app[SIP_LISTENERS] = listeners
+    app[NOTIFIER] = NotifyService(
+        endpoint=endpoint, store=app[STORES].notify, timers=timers,
+        rate=config.notify_rate, random_bytes=secrets.token_bytes,
+    )
     try:
         yield
     finally:
+        await app[NOTIFIER].close()
         await listeners.close()
         await endpoint.close()

@@ -118,6 +118,7 @@ class Config:
     max_contacts: int = 10
     nonce_lifetime: int = 300
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    notify_rate: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a digest nonce stays valid (then stale=true)"),
     Setting("registrar.digest_algorithms", "digest_algorithms", "SIPSVC_DIGEST_ALGORITHMS", _digest_algorithms,
             "digest algorithms offered, most preferred first (one WWW-Authenticate each)"),
+    Setting("notify.rate", "notify_rate", "SIPSVC_NOTIFY_RATE", _positive_float,
+            "check-sync NOTIFYs per second sent by a bulk sync of an account"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 assert {s.attr for s in SETTINGS} == {f.name for f in fields(Config)}

@@ -39,6 +39,20 @@ class ConflictError(ServiceError):
         self.current_revision = current_revision
 
 
+class NotRegisteredError(ServiceError):
+    """A check-sync for a device that no NOTIFY can reach (no live registration, or only TCP
+    ones whose connection is gone); nothing was sent."""
+
+    def __init__(self, device_id: str, reason: str) -> None:
+        super().__init__(reason)
+        self.device_id = device_id
+        self.reason = reason
+
+
+class SyncRunningError(ServiceError):
+    """A bulk check-sync of the account is already running (on this node or another)."""
+
+
 class AuthenticationError(ServiceError):
     """Missing, unknown or expired credentials."""
 

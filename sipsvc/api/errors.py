@@ -13,7 +13,8 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from ..errors import (
-    AuthenticationError, ConflictError, ForbiddenError, NotFoundError, ValidationFailedError,
+    AuthenticationError, ConflictError, ForbiddenError, NotFoundError, NotRegisteredError,
+    SyncRunningError, ValidationFailedError,
 )
 from ..store.errors import StoreUnavailableError
 from . import envelope
@@ -45,6 +46,11 @@ def _answer(request: web.Request, exc: Exception) -> web.Response:
         if exc.current_revision:
             data["current_revision"] = exc.current_revision
         return envelope.error(request, 409, "datastore_conflict", data)
+    if isinstance(exc, NotRegisteredError):
+        return envelope.error(request, 409, "device not registered",
+                              {"cause": exc.device_id, "message": exc.reason})
+    if isinstance(exc, SyncRunningError):
+        return envelope.error(request, 409, "sync already running", {"message": str(exc)})
     if isinstance(exc, (StoreUnavailableError, RedisError, ConnectionError)):
         log.warning("store unavailable: %s", exc)
         return envelope.error(request, 503, "datastore_unreachable",

@@ -40,8 +40,9 @@ async def authorized_account(request: web.Request) -> tuple[AccountRef, Principa
     return AccountRef(account.id, account.realm), caller
 
 
-async def request_data(request: web.Request) -> dict:
-    """The ``data`` object of a JSON body ``{"data": {...}}``.
+async def request_data(request: web.Request, *, optional: bool = False) -> dict:
+    """The ``data`` object of a JSON body ``{"data": {...}}``; with ``optional``, an empty body
+    (or one without ``data``) gives ``{}``.
 
     The body is parsed whatever its Content-Type (Kazoo's own curl examples send none).
     """
@@ -52,6 +53,8 @@ async def request_data(request: web.Request) -> dict:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise BadRequestError(f"request body is larger than the limit of {limit} bytes") from None
+    if optional and not raw.strip():
+        return {}
     if not raw.strip():
         raise BadRequestError('request body is empty; expected {"data": {...}}')
     try:
@@ -60,11 +63,18 @@ async def request_data(request: web.Request) -> dict:
         raise BadRequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequestError('request body must be a JSON object like {"data": {...}}')
+    if optional and "data" not in body:
+        return {}
     if "data" not in body:
         raise BadRequestError('request body has no "data" field')
     if not isinstance(body["data"], dict):
         raise BadRequestError('"data" must be a JSON object')
     return body["data"]
+
+
+async def optional_request_data(request: web.Request) -> dict:
+    """``request_data`` for requests whose body may be left out."""
+    return await request_data(request, optional=True)
 
 
 def if_match(request: web.Request) -> str | None:
@@ -78,7 +88,7 @@ def if_match(request: web.Request) -> str | None:
     return value.strip('"') or None
 
 
-def query_bool(request: web.Request, name: str, default: bool) -> bool:
+def query_bool(request: web.Request, name: str, default: bool | None) -> bool | None:
     value = request.query.get(name)
     if value is None:
         return default

@@ -15,6 +15,8 @@ def add_routes(app: web.Application) -> None:
         web.get(f"{ACCOUNT}/devices", devices.list_devices),
         web.put(f"{ACCOUNT}/devices", devices.create_device),
         web.get(f"{ACCOUNT}/devices/status", devices.devices_status),
+        web.post(f"{ACCOUNT}/devices/sync", devices.sync_devices),
+        web.post(f"{ACCOUNT}/devices/{{device_id}}/sync", devices.sync_device),
         web.get(f"{ACCOUNT}/devices/{{device_id}}", devices.get_device),
         web.get(f"{ACCOUNT}/devices/{{device_id}}/registrations", devices.device_registrations),
         web.post(f"{ACCOUNT}/devices/{{device_id}}", devices.replace_device),

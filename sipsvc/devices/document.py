@@ -150,6 +150,14 @@ def registrations_invalidated(old: dict, new: dict) -> bool:
     return any(old_sip.get(k) != new_sip.get(k) for k in ("username", "password", "realm", "method", "ip"))
 
 
+def credentials_changed(old: dict, new: dict) -> bool:
+    """Whether the SIP username, password or realm changed: a phone still registered with the
+    old ones is told to re-read its configuration (check-sync) before its binding goes."""
+    old_sip = old.get("sip") if isinstance(old.get("sip"), dict) else {}
+    new_sip = new.get("sip") if isinstance(new.get("sip"), dict) else {}
+    return any(old_sip.get(k) != new_sip.get(k) for k in ("username", "password", "realm"))
+
+
 def deep_merge(base: dict, patch: dict) -> dict:
     """``patch`` merged into a copy of ``base`` (JSON merge patch, RFC 7396): objects merge key
     by key, ``null`` removes a key, anything else replaces."""

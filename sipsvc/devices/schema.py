@@ -129,6 +129,8 @@ DEVICE_SCHEMA: dict = _object(
         "owner_id": _string(32, 32),
         "presence_id": _string(),
         "provision": _object({
+            # The Event of check-sync NOTIFYs for this phone (e.g. "resync"): an RFC 6665 token.
+            "check_sync_event": _string(1, 64, pattern=SIP_HEADER_NAME_PATTERN),
             "feature_keys": _object(
                 patternProperties={
                     "^[0-9]+$": _object(

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import ConflictError, FieldErrors, NotFoundError, ValidationFailedError, add_field_error
+from ..registrar.policy import Binding
 from ..store.devices import NO_INDEXES, RedisDeviceStore
 from ..store.errors import (
     DocumentExistsError, DocumentMissingError, RevisionConflictError, ValueTakenError,
@@ -40,10 +41,22 @@ class AccountRef:
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """Registrations a credentials change dropped, and the document those phones still use."""
+
+    old_doc: dict = field(repr=False)
+    bindings: list[Binding]
+
+
+@dataclass(frozen=True)
 class Device:
     id: str
     revision: str
     data: dict  # the public document
+    # What a write leaves for check-sync (never stored): "sync": true was asked for, and the
+    # registrations a credentials change dropped.
+    sync: bool = False
+    dropped: Dropped | None = None
 
 
 @dataclass(frozen=True)
@@ -152,18 +165,21 @@ class DeviceService:
                 raise NotFoundError("device", device_id)
             self._check_if_match(stored.revision, if_match)
             data = {key: value for key, value in build(stored.doc).items() if key != "id"}
+            sync = _sync_flag(data)
             previous = document.public_view(stored.doc)
             doc = await self._prepare(account, device_id, data, previous=previous, is_admin=is_admin)
             now = self._clock()
             doc.update(document.private_fields(stored.doc), pvt_modified=int(now))
             revision = _new_revision(stored.revision)
             try:
-                await self._save(account, doc, revision, expected=stored.revision,
-                                 old=stored.doc, now=now)
+                dropped = await self._save(account, doc, revision, expected=stored.revision,
+                                           old=stored.doc, now=now)
             except RevisionConflictError as exc:
                 self._raise_if_pinned(if_match, exc)
                 continue
-            return Device(device_id, revision, document.public_view(doc))
+            told = dropped and document.credentials_changed(stored.doc, doc)
+            return Device(device_id, revision, document.public_view(doc), sync=sync,
+                          dropped=Dropped(stored.doc, dropped) if told else None)
         raise ConflictError("")
 
     async def _prepare(self, account: AccountRef, device_id: str, data: dict, *,
@@ -188,9 +204,10 @@ class DeviceService:
             errors.setdefault(path, {}).update(rules)
 
     async def _save(self, account: AccountRef, doc: dict, revision: str, *, expected: str | None,
-                    old: dict | None, now: float) -> None:
+                    old: dict | None, now: float) -> list[Binding]:
+        """Save; returns the registrations the change dropped."""
         try:
-            await self._store.save(
+            return await self._store.save(
                 account.id, doc["id"], doc=doc, summary=document.summary(doc),
                 auth=document.sip_auth(doc, account.id), revision=revision,
                 expected_revision=expected,
@@ -216,6 +233,16 @@ class DeviceService:
     def _raise_if_pinned(if_match: str | None, exc: RevisionConflictError) -> None:
         if if_match is not None:
             raise ConflictError(str(exc.args[0]) if exc.args else "") from None
+
+
+def _sync_flag(data: dict) -> bool:
+    """Take the ``sync`` request flag out of ``data`` (it is never stored)."""
+    flag = data.pop("sync", False)
+    if not isinstance(flag, bool):
+        errors: FieldErrors = {}
+        add_field_error(errors, "sync", "type", "Value did not match type(s): boolean", value=flag)
+        raise ValidationFailedError(errors)
+    return flag
 
 
 def _matches(value: object, text: str) -> bool:

@@ -10,6 +10,7 @@ from .bindings import RedisBindingStore
 from .claims import Claims
 from .connection import Store, open_store
 from .devices import RedisDeviceStore
+from .notify import RedisNotifyStore
 from .scripts import Scripts
 
 
@@ -21,6 +22,7 @@ class Stores:
     accounts: RedisAccountStore
     devices: RedisDeviceStore
     bindings: RedisBindingStore
+    notify: RedisNotifyStore
 
     @property
     def description(self) -> str:
@@ -44,6 +46,7 @@ def stores_for(connection: Store) -> Stores:
         RedisAccountStore(connection.redis, claims),
         RedisDeviceStore(connection.redis, scripts, claims),
         RedisBindingStore(connection.redis, scripts),
+        RedisNotifyStore(connection.redis),
     )
 
 

@@ -37,6 +37,9 @@ def _load(text: str) -> Binding:
     return Binding(**data)
 
 
+load_binding = _load  # for the other store modules
+
+
 class RedisBindingStore:
     def __init__(self, redis: aioredis.Redis, scripts: Scripts) -> None:
         self._redis = redis

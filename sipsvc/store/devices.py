@@ -21,8 +21,10 @@ from .errors import (
     DocumentExistsError, DocumentMissingError, RevisionConflictError, ValueTakenError,
 )
 from .auth_cache import SipAuthCache
+from .bindings import load_binding
 from .scripts import Scripts
 from ..devices.document import DeviceIndexes
+from ..registrar.policy import Binding
 
 
 NO_INDEXES = DeviceIndexes()
@@ -98,8 +100,9 @@ class RedisDeviceStore:
         self, account_id: str, device_id: str, *, doc: dict, summary: dict, auth: dict, revision: str,
         expected_revision: str | None, old: DeviceIndexes, new: DeviceIndexes, now: float,
         flush_bindings: bool = False,
-    ) -> None:
-        """Create (``expected_revision`` None) or replace a device.
+    ) -> list[Binding]:
+        """Create (``expected_revision`` None) or replace a device; returns the live bindings
+        ``flush_bindings`` dropped.
 
         Raises DocumentExistsError, DocumentMissingError, RevisionConflictError or
         ValueTakenError; on any of them nothing is changed.
@@ -139,6 +142,8 @@ class RedisDeviceStore:
             self.auth_cache.invalidate(key)
         for key in old_claims.keys() - new_claims.keys():
             await self._claims.release(key, me)
+        dropped = (load_binding(text) for text in result[1:])
+        return sorted((b for b in dropped if b.expires_at > now), key=lambda b: b.registered_at)
 
     async def delete(
         self, account_id: str, device_id: str, *, expected_revision: str, indexes: DeviceIndexes,

@@ -55,6 +55,11 @@ def registered_devices(account_id: str) -> str:
     return f"{_account(account_id)}:registered"
 
 
+def sync_lock(account_id: str) -> str:
+    """String with a TTL: held (by any node) while a bulk check-sync of the account runs."""
+    return f"{_account(account_id)}:sync-lock"
+
+
 def nonce_count(account_id: str, nonce: str) -> str:
     """String with a TTL: the highest digest nonce count seen for one nonce (replay guard)."""
     return f"{_account(account_id)}:nonce:{nonce}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 from collections import Counter
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -57,6 +58,7 @@ class SipEndpoint:
         self._tasks: set[asyncio.Task] = set()
         self.connections: dict[str, object] = {}  # TCP connection id -> connection
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._waiting: dict[str, asyncio.Future] = {}  # client transaction id -> final response
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -111,7 +113,49 @@ class SipEndpoint:
                 self.counters[type(event).__name__] += 1
             elif isinstance(event, (ResponseReceived, TransactionTimedOut)):
                 self.counters[type(event).__name__] += 1  # client transactions arrive with check-sync
+                self._settle(event)
         self._flush()
+
+    def _settle(self, event: ResponseReceived | TransactionTimedOut) -> None:
+        """A final response (or the timeout) of a client transaction goes to its waiter."""
+        if isinstance(event, ResponseReceived) and event.response.status < 200:
+            return
+        future = self._waiting.pop(event.tx, None)
+        if future is not None and not future.done():
+            future.set_result(event.response if isinstance(event, ResponseReceived) else None)
+
+    # -- requests of our own (client transactions) -------------------------------------------
+
+    def send_request(self, request: Request, target: Target) -> "asyncio.Future[Response | None]":
+        """Send ``request`` now in a new client transaction (RFC 3261 §17.1) to ``target``; the
+        future gets its final response, or None when Timer F (B) fired first. Cancelling the
+        future only stops waiting: the transaction runs to its end.
+
+        Raises:
+            TransactionError: the request cannot start a transaction (see ``send_request``).
+        """
+        future: asyncio.Future[Response | None] = self._loop.create_future()
+        tx = self.layer.send_request(request, target, reliable=target.transport != "udp",
+                                     now=self._loop.time())
+        self._waiting[tx] = future
+        self._flush()
+        return future
+
+    def local_address(self, target: Target) -> tuple[str, int]:
+        """The address our messages to ``target`` come from: the SIP port, and the interface
+        that reaches the peer when we listen on every address."""
+        host, port = ("127.0.0.1", 5060)
+        if self._udp is not None:
+            host, port = self._udp.get_extra_info("sockname")[:2]
+        if host in ("0.0.0.0", "::"):
+            family = socket.AF_INET6 if ":" in target.address[0] else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                try:  # connect() on UDP sends nothing: it only picks the route
+                    probe.connect(target.address)
+                    host = probe.getsockname()[0]
+                except OSError:
+                    pass
+        return host, port
 
     def _dispatch(self, event: RequestReceived) -> None:
         request = event.request
@@ -176,8 +220,13 @@ class SipEndpoint:
         self._process()
 
     async def close(self) -> None:
-        """Let requests in progress answer, then stop the timer."""
+        """Let requests in progress answer, then stop the timer; our own requests still
+        waiting get None."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         if self._timer is not None:
             self._timer.cancel()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_result(None)
+        self._waiting.clear()

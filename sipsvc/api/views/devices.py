@@ -10,8 +10,10 @@ from ...devices.document import SUMMARY_FIELDS
 from ...errors import NotFoundError
 from .. import envelope
 from ..errors import BadRequestError
-from ..keys import CONFIG, DEVICES, REGISTRAR
-from ..requests import authorized_account, if_match, query_bool, query_int, request_data
+from ..keys import CONFIG, DEVICES, NOTIFIER, REGISTRAR
+from ..requests import (
+    authorized_account, if_match, optional_request_data, query_bool, query_int, request_data,
+)
 
 _ID = re.compile(r"^[0-9a-zA-Z]{32}$")
 
@@ -85,6 +87,7 @@ async def replace_device(request: web.Request) -> web.Response:
         account, device_id, await request_data(request), if_match=if_match(request),
         is_admin=caller.is_admin,
     )
+    await _after_write(request, account, device)
     return _device_response(request, device)
 
 
@@ -95,7 +98,53 @@ async def patch_device(request: web.Request) -> web.Response:
         account, device_id, await request_data(request), if_match=if_match(request),
         is_admin=caller.is_admin,
     )
+    await _after_write(request, account, device)
     return _device_response(request, device)
+
+
+async def _after_write(request: web.Request, account, device) -> None:
+    """check-sync after a save: asked for with "sync": true, or owed to phones whose
+    registrations a credentials change dropped."""
+    await request.app[NOTIFIER].after_write(
+        account.id, account.realm, device.id, sync=device.sync,
+        old_doc=device.dropped.old_doc if device.dropped else None,
+        dropped=device.dropped.bindings if device.dropped else [],
+    )
+
+
+def _reboot(request: web.Request, data: dict) -> bool | None:
+    """The reboot option: ``?reboot=`` or ``"reboot"`` in the data; None when neither is given."""
+    in_query = query_bool(request, "reboot", None)
+    in_data = data.get("reboot")
+    if in_data is not None and not isinstance(in_data, bool):
+        raise BadRequestError(f'"reboot" must be true or false, got {in_data!r}')
+    if in_query is not None and in_data is not None and in_query != in_data:
+        raise BadRequestError("reboot is given in both the query string and the data, with different values")
+    return in_query if in_query is not None else in_data
+
+
+async def sync_device(request: web.Request) -> web.Response:
+    """check-sync NOTIFY to every registration of the device (Kazoo's answer by default;
+    ``?wait=true`` waits for the phones' answers and reports one entry per registration)."""
+    account, _ = await authorized_account(request)
+    device_id = _path_id(request, "device_id", "device")
+    data = await optional_request_data(request)
+    reboot = _reboot(request, data)
+    wait = query_bool(request, "wait", False)
+    outcomes = await request.app[NOTIFIER].sync_device(
+        account.id, account.realm, device_id, reboot=reboot, wait=wait)
+    if outcomes is None:
+        return envelope.success(request, "sync request sent")
+    return envelope.success(request, [outcome.as_dict() for outcome in outcomes])
+
+
+async def sync_devices(request: web.Request) -> web.Response:
+    """Beyond Kazoo: check-sync every registered device of the account, paced, with a summary."""
+    account, _ = await authorized_account(request)
+    data = await optional_request_data(request)
+    summary = await request.app[NOTIFIER].sync_account(
+        account.id, account.realm, reboot=_reboot(request, data))
+    return envelope.success(request, summary)
 
 
 async def delete_device(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@
 -- ARGV[10] what the registrar needs to authenticate the device (JSON)
 -- ARGV[11] "1" to drop the device's registrations (credentials changed, or disabled)
 -- ARGV[12] pub/sub channel   ARGV[13] JSON list of claim keys whose auth record this changes
--- returns  {"ok"} | {"exists"} | {"missing"} | {"conflict", current_rev} | {"mac_taken", holder}
+-- returns  {"ok", dropped binding JSON...} | {"exists"} | {"missing"} | {"conflict", current_rev} | {"mac_taken", holder}
 local id = ARGV[1]
 local current_rev = redis.call('HGET', KEYS[1], 'rev')
 if ARGV[2] == '' then
@@ -31,7 +31,10 @@ if old_mac ~= '' and old_mac ~= new_mac and redis.call('HGET', KEYS[4], old_mac)
 end
 if new_mac ~= '' then redis.call('HSET', KEYS[4], new_mac, id) end
 redis.call('HSET', KEYS[1], 'rev', ARGV[3], 'doc', ARGV[4], 'claims', ARGV[9], 'auth', ARGV[10])
+local out = {'ok'}
 if ARGV[11] == '1' then
+  -- The dropped bindings go back to the caller: the phones still registered there are told.
+  for _, json in ipairs(redis.call('HVALS', KEYS[5])) do out[#out + 1] = json end
   redis.call('DEL', KEYS[5])
   redis.call('ZREM', KEYS[6], id)
 end
@@ -46,4 +49,4 @@ for i = 7, #KEYS do
   end
 end
 for _, claim in ipairs(cjson.decode(ARGV[13])) do redis.call('PUBLISH', ARGV[12], claim) end
-return {'ok'}
+return out

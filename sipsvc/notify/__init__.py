@@ -1,0 +1,1 @@
+"""check-sync NOTIFY: the pure message (``message``) and the service that sends it (``service``)."""
