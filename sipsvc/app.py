@@ -105,6 +105,8 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
                                  idle_timeout=config.tcp_idle_timeout, group=app[REUSE_PORT])
     except OSError as exc:
         raise ConfigError(f"sip: cannot listen on {config.sip}: {exc.strerror or exc}") from None
+    if app[REUSE_PORT] > 1:
+        await endpoint.join_siblings(str(config.data_dir))
     app[SIP_ENDPOINT] = endpoint
     app[SIP_LISTENERS] = listeners
     app[NOTIFIER] = NotifyService(

@@ -24,7 +24,7 @@ from typing import Callable
 from ..errors import NotFoundError, NotRegisteredError, SyncRunningError
 from ..registrar.policy import Binding
 from ..sip.message import Request, Response
-from ..sip.transaction import MAGIC_COOKIE, TimerConfig
+from ..sip.transaction import TimerConfig
 from ..sip.uac import authorize
 from ..store.notify import BulkLock, RedisNotifyStore, SyncTarget
 from ..transport.endpoint import SipEndpoint, Target
@@ -215,7 +215,7 @@ class NotifyService:
         request = message.check_sync(
             binding.contact, address_of_record=phone.address_of_record,
             event=message.event_value(phone.device_event, reboot),
-            call_id=f"{self._token(12)}@sipsvc", from_tag=self._token(8), branch=self._branch(),
+            call_id=f"{self._token(12)}@sipsvc", from_tag=self._token(8), branch=self._endpoint.new_branch(),
             transport=binding.transport, local=self._endpoint.local_address(where),
             route=binding.path,
         )
@@ -242,7 +242,7 @@ class NotifyService:
         response = await answer
         if response is not None and response.status in (401, 407) and phone.password is not None:
             retry = authorize(request, response, username=phone.username or "",
-                              password=phone.password, cnonce=self._token(8), branch=self._branch())
+                              password=phone.password, cnonce=self._token(8), branch=self._endpoint.new_branch())
             if retry is not None:
                 second = self._endpoint.send_request(retry, where)
                 try:
@@ -260,17 +260,13 @@ class NotifyService:
         address = _address(binding.source)
         if binding.transport != "tcp":
             return Target("udp", address)
-        connection = self._endpoint.connections.get(binding.connection or "")
-        # Connection ids are per process: the peer address proves it is the phone's flow.
-        if connection is None or getattr(connection, "peer", None) != address:
+        connection = self._endpoint.connection_for(binding.connection or "", address)
+        if connection is None:
             return None
         return Target("tcp", address, connection)
 
     def _token(self, size: int) -> str:
         return self._random(size).hex()
-
-    def _branch(self) -> str:
-        return MAGIC_COOKIE + self._token(10)
 
     async def close(self) -> None:
         """Stop following NOTIFYs still waiting for an answer."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import socket
 from collections import Counter
@@ -22,11 +23,13 @@ from ..registrar.policy import Source
 from ..sip.errors import SipParseError
 from ..sip.message import Request, Response
 from ..sip.parser import check_request, check_response, parse_datagram
+from ..sip.headers import top_via
 from ..sip.transaction import (
-    AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
+    MAGIC_COOKIE, AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
     TransactionTimedOut,
 )
 from ..sip.uas import make_response, preflight, response_address, stamp_via
+from .siblings import SiblingConnection, Siblings
 
 log = logging.getLogger("sipsvc.sip")
 
@@ -59,6 +62,9 @@ class SipEndpoint:
         self.connections: dict[str, object] = {}  # TCP connection id -> connection
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._waiting: dict[str, asyncio.Future] = {}  # client transaction id -> final response
+        # Who we are among sibling workers: named in our branches and TCP connection ids.
+        self.node = str(os.getpid())
+        self.siblings: Siblings | None = None
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -85,6 +91,12 @@ class SipEndpoint:
                     target = Target("udp", response_address(message, target.address))
             else:
                 check_response(message)
+                owner = _branch_node(top_via(message).branch)
+                if owner is not None and owner != self.node and self.siblings is not None:
+                    # The answer to a sibling's request: its transaction is there.
+                    self.siblings.forward_response(owner, message.to_bytes(), source.transport,
+                                                   (source.ip, source.port))
+                    return
         except SipParseError as exc:
             self.refuse(exc, target)
             return
@@ -140,6 +152,45 @@ class SipEndpoint:
         self._waiting[tx] = future
         self._flush()
         return future
+
+    def new_branch(self) -> str:
+        """A Via branch for a request of ours; it names this worker, so a sibling that gets
+        the response passes it here."""
+        return f"{MAGIC_COOKIE}-{self.node}-{secrets.token_hex(10)}"
+
+    def connection_for(self, connection_id: str, peer: tuple[str, int]) -> object | None:
+        """The TCP connection ``connection_id`` to ``peer``, held here or by a sibling worker;
+        None when it is closed (or held by another node, which we cannot reach)."""
+        connection = self.connections.get(connection_id)
+        if connection is not None:
+            return connection if getattr(connection, "peer", None) == peer else None
+        owner = connection_id.split("-")[1] if connection_id.count("-") == 2 else None
+        if owner is not None and owner != self.node and self.siblings is not None:
+            return SiblingConnection(self.siblings, owner, connection_id)
+        return None
+
+    async def join_siblings(self, data_dir: str) -> None:
+        """Exchange messages with the other workers serving ``data_dir`` (see siblings.py)."""
+        siblings = Siblings(data_dir, on_response=self.sibling_response,
+                            on_send=self.send_on_connection, counters=self.counters)
+        await siblings.start()
+        self.siblings = siblings
+
+    def sibling_response(self, data: bytes, transport: str, source: tuple[str, int]) -> None:
+        """A response a sibling received for one of our requests."""
+        try:
+            message = parse_datagram(data)
+        except SipParseError:
+            return
+        self.message_received(message, Source(source[0], source[1], transport), Target(transport, source))
+
+    def send_on_connection(self, connection_id: str, data: bytes) -> None:
+        """Bytes a sibling wants written on one of our TCP connections."""
+        connection = self.connections.get(connection_id)
+        if connection is None:
+            self.counters["sibling_send_dropped"] += 1
+            return
+        connection.send(data)
 
     def local_address(self, target: Target) -> tuple[str, int]:
         """The address our messages to ``target`` come from: the SIP port, and the interface
@@ -226,7 +277,17 @@ class SipEndpoint:
             await asyncio.wait(list(self._tasks), timeout=5)
         if self._timer is not None:
             self._timer.cancel()
+        if self.siblings is not None:
+            self.siblings.close()
         for future in self._waiting.values():
             if not future.done():
                 future.set_result(None)
         self._waiting.clear()
+
+
+def _branch_node(branch: str | None) -> str | None:
+    """The worker named in a branch made by ``new_branch``, if it is one of ours."""
+    if not branch or not branch.startswith(MAGIC_COOKIE + "-"):
+        return None
+    parts = branch.split("-")
+    return parts[1] if len(parts) == 3 and parts[1].isdigit() else None

@@ -22,7 +22,7 @@ class TcpConnection(asyncio.Protocol):
         self._idle_timeout = idle_timeout
         self._transport: asyncio.Transport | None = None
         self._idle: asyncio.TimerHandle | None = None
-        self.id = f"tcp-{next(_ids)}"
+        self.id = f"tcp-{endpoint.node}-{next(_ids)}"  # the node: see siblings.py
         self.peer: tuple[str, int] = ("", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

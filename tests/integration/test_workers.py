@@ -5,6 +5,7 @@ answered its original (the same response, byte for byte)."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import select
 import socket
@@ -15,8 +16,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import aiohttp
+
 from sipsvc.transport.spread import spread_by_payload
-from tests.conftest import free_port
+from tests.conftest import ADMIN_TOKEN, Api, free_port
+from tests.integration.sipp_phones import SippPhones, wait_registered
+from tests.integration.test_sync import PASSWORD, new_phone_device, sync_path
 
 REQUESTS = 600
 
@@ -47,16 +52,15 @@ def _workers(supervisor: int, count: int) -> list[int]:
     raise AssertionError(f"{count} workers did not start")
 
 
-def test_one_peer_spreads_over_both_workers_and_retransmissions_stay_with_their_transaction(redis_url, tmp_path):
+@contextlib.contextmanager
+def _two_workers(redis_url: str, tmp_path: Path, **env: str):
+    """``sipsvc serve --workers 2``; yields (supervisor pid, worker pids, http port, sip port)."""
     http, sip = free_port(), free_port()
-    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    peer.bind(("127.0.0.1", 0))
-    peer.settimeout(5)
-    env = {**os.environ, "SIPSVC_ADMIN_TOKEN": "workers-test"}
     service = subprocess.Popen(
         [sys.executable, "-m", "sipsvc", "serve", "--workers", "2", "--redis-url", redis_url,
          "--data-dir", str(tmp_path), "--http", f"127.0.0.1:{http}", "--sip", f"127.0.0.1:{sip}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SIPSVC_ADMIN_TOKEN": ADMIN_TOKEN, **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
         workers = _workers(service.pid, 2)
@@ -70,6 +74,18 @@ def test_one_peer_spreads_over_both_workers_and_retransmissions_stay_with_their_
                 assert time.monotonic() < deadline, "workers did not start"
                 time.sleep(0.05)
         time.sleep(0.5)  # let both finish binding their SIP sockets
+        yield service.pid, workers, http, sip
+    finally:
+        service.terminate()
+        _, stderr = service.communicate(timeout=20)
+    assert service.returncode == 0, stderr
+
+
+def test_one_peer_spreads_over_both_workers_and_retransmissions_stay_with_their_transaction(redis_url, tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer, \
+            _two_workers(redis_url, tmp_path) as (_, workers, _, sip):
+        peer.bind(("127.0.0.1", 0))
+        peer.settimeout(5)
         before = [_wakeups(pid) for pid in workers]
         for i in range(REQUESTS):
             request = _options(peer.getsockname()[1], f"w{i}")
@@ -84,11 +100,42 @@ def test_one_peer_spreads_over_both_workers_and_retransmissions_stay_with_their_
         # all ([3, 526] wake-ups when tried); spread by payload, each gets about half.
         assert sum(handled) >= REQUESTS // 3, handled
         assert min(handled) >= sum(handled) // 4, handled
-    finally:
-        peer.close()
-        service.terminate()
-        _, stderr = service.communicate(timeout=20)
-    assert service.returncode == 0, stderr
+
+
+class _ProcessApi(Api):
+    """The ``Api`` helpers against a real server process."""
+
+    def __init__(self, session: aiohttp.ClientSession, sip: int) -> None:
+        super().__init__(session)
+        self._sip = sip
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self._sip)
+
+
+async def test_check_sync_answers_reach_the_worker_that_asked_over_udp_and_tcp(redis_url, tmp_path):
+    """The phone's answer to a NOTIFY lands on either worker, and a TCP phone's connection is
+    held by one of them; each sync still gets its phone's real answer from both workers."""
+    settings = {"SIPSVC_T1": "0.05", "SIPSVC_DIGEST_ALGORITHMS": "MD5,SHA-256"}
+    with _two_workers(redis_url, tmp_path, **settings) as (_, _, http, sip):
+        # A new connection per request, so the kernel spreads the API calls over the workers.
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{http}", connector=connector) as session:
+            api = _ProcessApi(session, sip)
+            account = await api.new_account()
+            devices = [await new_phone_device(api, account, name) for name in ("udp", "tcp")]
+            async with SippPhones(tmp_path, api.sip_address, account["realm"], [("udp", PASSWORD)]), \
+                    SippPhones(tmp_path, api.sip_address, account["realm"], [("tcp", PASSWORD)], transport="t1"):
+                await wait_registered(api, account, [device["id"] for device in devices])
+                outcomes = []
+                for _ in range(8):
+                    for device in devices:
+                        response, body = await api.call("POST", sync_path(account, device),
+                                                        token=account["token"], params={"wait": "true"})
+                        assert response.status == 200, body
+                        outcomes += [(entry["transport"], entry["status"]) for entry in body["data"]]
+    assert outcomes == [("udp", 200), ("tcp", 200)] * 8
 
 
 def test_the_spread_program_keeps_copies_together_and_spreads_different_datagrams():

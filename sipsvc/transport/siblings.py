@@ -1,0 +1,113 @@
+"""Messages between the worker processes of one ``sipsvc serve --workers N``.
+
+The workers share the SIP port, so a message does not always reach the worker that needs it:
+- the answer to a request we sent (a check-sync NOTIFY) reaches whichever worker the kernel
+  picks, not necessarily the one whose client transaction waits for it;
+- a phone registered over TCP is reachable only through the worker that accepted its
+  connection, while the API call that wants to reach it may land on another.
+
+So every worker names itself (its pid) in the branches of its own requests and in the ids of
+its TCP connections, and listens on a Unix datagram socket in the abstract namespace (no file,
+no cleanup) named after the data directory and its pid. A response carrying a sibling's branch
+is passed to that sibling with the address it came from; bytes for a sibling's connection are
+passed to it to write. A sibling that is gone (restarted) refuses the datagram: the message is
+dropped and counted, as the network would drop it, and Timer F reports the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import socket
+from typing import Callable
+
+log = logging.getLogger("sipsvc.sip")
+
+# Forwarded response: b"R <transport> <ip> <port>\n" + message; bytes to write on a sibling's
+# connection: b"S <connection id>\n" + bytes.
+_RESPONSE, _SEND = b"R", b"S"
+
+
+def _address(group: str, node: str) -> bytes:
+    return f"\0sipsvc/{group}/{node}".encode()
+
+
+class Siblings:
+    def __init__(self, data_dir: str, *, on_response: Callable[[bytes, str, tuple[str, int]], None],
+                 on_send: Callable[[str, bytes], None], counters) -> None:
+        self.me = str(os.getpid())
+        self._group = hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:16]
+        self._on_response = on_response
+        self._on_send = on_send
+        self._counters = counters
+        self._sock: socket.socket | None = None
+
+    async def start(self) -> None:
+        # A plain non-blocking socket watched by the loop: uvloop's datagram transport does not
+        # take abstract Unix addresses.
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(_address(self._group, self.me))
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+        self._sock = sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+    # -- outbound ---------------------------------------------------------------------------
+
+    def forward_response(self, node: str, data: bytes, transport: str, source: tuple[str, int]) -> None:
+        self._post(node, b"%s %s %s %d\n" % (_RESPONSE, transport.encode(), source[0].encode(), source[1]) + data)
+
+    def send_on_connection(self, node: str, connection_id: str, data: bytes) -> None:
+        self._post(node, b"%s %s\n" % (_SEND, connection_id.encode()) + data)
+
+    def _post(self, node: str, datagram: bytes) -> None:
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendto(datagram, _address(self._group, node))
+            self._counters["forwarded_to_sibling"] += 1
+        except OSError:  # the sibling is gone, or too busy to take it now
+            self._counters["sibling_unreachable"] += 1
+
+    # -- inbound ----------------------------------------------------------------------------
+
+    def _readable(self) -> None:
+        for _ in range(64):  # what is queued, a bounded amount at a time
+            try:
+                data = self._sock.recv(1 << 17) if self._sock is not None else b""
+            except (BlockingIOError, InterruptedError):
+                return
+            if not data:
+                return
+            self._received(data)
+
+    def _received(self, data: bytes) -> None:
+        head, _, payload = data.partition(b"\n")
+        fields = head.split(b" ")
+        try:
+            if fields[0] == _RESPONSE and len(fields) == 4:
+                source = (fields[2].decode(), int(fields[3]))
+                self._on_response(payload, fields[1].decode(), source)
+            elif fields[0] == _SEND and len(fields) == 2:
+                self._on_send(fields[1].decode(), payload)
+        except (ValueError, UnicodeDecodeError):
+            log.warning("dropped a malformed message from a sibling worker")
+
+
+class SiblingConnection:
+    """A TCP connection held by a sibling worker: what is sent goes there to be written."""
+
+    def __init__(self, siblings: Siblings, node: str, connection_id: str) -> None:
+        self._siblings = siblings
+        self.node = node
+        self.id = connection_id
+
+    def send(self, data: bytes) -> None:
+        self._siblings.send_on_connection(self.node, self.id, data)
