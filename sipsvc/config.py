@@ -87,6 +87,17 @@ def _digest_algorithms(value: Any) -> tuple[str, ...]:
     return names
 
 
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _string(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 def _log_level(value: Any) -> str:
     level = _string(value).upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -118,6 +129,7 @@ class Config:
     max_contacts: int = 10
     nonce_lifetime: int = 300
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    quickcall_allow_anonymous: bool = True
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a digest nonce stays valid (then stale=true)"),
     Setting("registrar.digest_algorithms", "digest_algorithms", "SIPSVC_DIGEST_ALGORITHMS", _digest_algorithms,
             "digest algorithms offered, most preferred first (one WWW-Authenticate each)"),
+    Setting("quickcall.allow_anonymous", "quickcall_allow_anonymous", "SIPSVC_QUICKCALL_ALLOW_ANONYMOUS",
+            _boolean, "GET .../quickcall/{number} without a token rings any device (Kazoo's default)"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 assert {s.attr for s in SETTINGS} == {f.name for f in fields(Config)}

@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from ..errors import (
     AuthenticationError, ConflictError, ForbiddenError, NotFoundError, ValidationFailedError,
 )
+from ..quickcall.errors import DeviceUnavailableError
 from ..store.errors import StoreUnavailableError
 from . import envelope
 
@@ -40,6 +41,9 @@ def _answer(request: web.Request, exc: Exception) -> web.Response:
         return envelope.error(request, 401, "invalid_credentials", {"message": str(exc)})
     if isinstance(exc, ForbiddenError):
         return envelope.error(request, 403, "forbidden", {"message": str(exc)})
+    if isinstance(exc, DeviceUnavailableError):
+        return envelope.error(request, 409, "device_unavailable",
+                              {"cause": exc.device_id, "message": str(exc)})
     if isinstance(exc, ConflictError):
         data = {"message": "conflicting documents"}
         if exc.current_revision:
