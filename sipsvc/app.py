@@ -16,11 +16,12 @@ from aiohttp import web
 
 from .accounts.service import AccountService
 from .api.errors import error_middleware
-from .api.keys import ACCOUNTS, CONFIG, DEVICES, NOTIFIER, REGISTRAR
+from .api.keys import ACCOUNTS, CONFIG, DEVICES, NOTIFIER, QUICKCALL, REGISTRAR
 from .api.routes import add_routes
 from .config import Config, ConfigError
 from .devices.service import DeviceService
 from .notify.service import NotifyService
+from .quickcall.service import QuickcallService
 from .registrar.policy import RegistrarPolicy
 from .registrar.service import RegistrarService
 from .sip.digest import NonceSigner
@@ -77,6 +78,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         stores.accounts, admin_token=admin_token(config), token_ttl=config.token_ttl
     )
     app[DEVICES] = DeviceService(stores.devices)
+    app[QUICKCALL] = QuickcallService(stores.devices, allow_anonymous=config.quickcall_allow_anonymous)
     policy = RegistrarPolicy(min_expires=config.min_expires, max_expires=config.max_expires,
                              default_expires=config.default_expires, max_contacts=config.max_contacts)
     secret = await stores.bindings.nonce_secret(secrets.token_bytes(32))

@@ -87,6 +87,17 @@ def _digest_algorithms(value: Any) -> tuple[str, ...]:
     return names
 
 
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _string(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 def _log_level(value: Any) -> str:
     level = _string(value).upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -119,6 +130,7 @@ class Config:
     nonce_lifetime: int = 300
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     notify_rate: float = 200.0
+    quickcall_allow_anonymous: bool = True
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,8 @@ SETTINGS: tuple[Setting, ...] = (
             "digest algorithms offered, most preferred first (one WWW-Authenticate each)"),
     Setting("notify.rate", "notify_rate", "SIPSVC_NOTIFY_RATE", _positive_float,
             "check-sync NOTIFYs per second sent by a bulk sync of an account"),
+    Setting("quickcall.allow_anonymous", "quickcall_allow_anonymous", "SIPSVC_QUICKCALL_ALLOW_ANONYMOUS",
+            _boolean, "GET .../quickcall/{number} without a token rings any device (Kazoo's default)"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 assert {s.attr for s in SETTINGS} == {f.name for f in fields(Config)}

@@ -19,6 +19,8 @@ LAYERS = {
     # domain: pure rules over plain data
     "sipsvc.devices.schema": 2, "sipsvc.devices.validation": 2, "sipsvc.devices.document": 2,
     "sipsvc.registrar": 2, "sipsvc.registrar.policy": 2, "sipsvc.registrar.errors": 2,
+    "sipsvc.quickcall.errors": 2, "sipsvc.quickcall.numberfilter": 2, "sipsvc.quickcall.options": 2,
+    "sipsvc.quickcall.payload": 2,
     "sipsvc.store": 3, "sipsvc.transport": 3,
     # services
     "sipsvc.accounts": 4, "sipsvc.devices": 4, "sipsvc.devices.service": 4,
@@ -63,6 +65,11 @@ def _imports(name: str, path: Path):
                 yield node.module
 
 
+# Domain modules that must stay pure: no I/O, no event loop, no clock (DESIGN.md house rules).
+PURE = ("sipsvc.quickcall.numberfilter", "sipsvc.quickcall.options", "sipsvc.quickcall.payload")
+IMPURE_IMPORTS = {"asyncio", "aiohttp", "redis", "socket", "time", "sipsvc.store", "sipsvc.transport"}
+
+
 def test_every_module_has_a_layer():
     for name, _ in _modules():
         layer_of(name)
@@ -80,3 +87,12 @@ def test_imports_point_down(name, path):
         elif name == "sipsvc.sip" or name.startswith("sipsvc.sip."):
             top = imported.split(".")[0]
             assert top in sys.stdlib_module_names, f"the SIP core imports {imported}"
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_modules_do_no_io(name):
+    path = PACKAGE.parent.joinpath(*name.split(".")).with_suffix(".py")
+    for imported in _imports(name, path):
+        assert not any(imported == bad or imported.startswith(bad + ".") for bad in IMPURE_IMPORTS), (
+            f"{name} imports {imported}"
+        )

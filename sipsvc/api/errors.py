@@ -16,6 +16,7 @@ from ..errors import (
     AuthenticationError, ConflictError, ForbiddenError, NotFoundError, NotRegisteredError,
     SyncRunningError, ValidationFailedError,
 )
+from ..quickcall.errors import DeviceUnavailableError
 from ..store.errors import StoreUnavailableError
 from . import envelope
 
@@ -41,6 +42,9 @@ def _answer(request: web.Request, exc: Exception) -> web.Response:
         return envelope.error(request, 401, "invalid_credentials", {"message": str(exc)})
     if isinstance(exc, ForbiddenError):
         return envelope.error(request, 403, "forbidden", {"message": str(exc)})
+    if isinstance(exc, DeviceUnavailableError):
+        return envelope.error(request, 409, "device_unavailable",
+                              {"cause": exc.device_id, "message": str(exc)})
     if isinstance(exc, ConflictError):
         data = {"message": "conflicting documents"}
         if exc.current_revision:

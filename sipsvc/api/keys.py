@@ -6,6 +6,7 @@ from ..accounts.service import AccountService
 from ..config import Config
 from ..devices.service import DeviceService
 from ..notify.service import NotifyService
+from ..quickcall.service import QuickcallService
 from ..registrar.service import RegistrarService
 
 CONFIG = web.AppKey("config", Config)
@@ -13,3 +14,4 @@ ACCOUNTS = web.AppKey("accounts", AccountService)
 DEVICES = web.AppKey("devices", DeviceService)
 REGISTRAR = web.AppKey("registrar", RegistrarService)
 NOTIFIER = web.AppKey("notifier", NotifyService)
+QUICKCALL = web.AppKey("quickcall", QuickcallService)

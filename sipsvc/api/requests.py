@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 from aiohttp import web
 
 from ..accounts.service import Principal
 from ..devices.service import AccountRef
+from ..errors import NotFoundError
 from . import envelope
 from .errors import BadRequestError
 from .keys import ACCOUNTS, CONFIG
@@ -108,3 +110,14 @@ def query_int(request: web.Request, name: str, default: int, minimum: int, maxim
             f"query option {name} must be a whole number from {minimum} to {maximum}, got {value!r}"
         )
     return int(value)
+
+
+_KAZOO_ID = re.compile(r"^[0-9a-zA-Z]{32}$")
+
+
+def path_id(request: web.Request, name: str, kind: str) -> str:
+    """An id from the path; one that cannot exist is a 404 without touching the store."""
+    value = request.match_info[name]
+    if not _KAZOO_ID.match(value):
+        raise NotFoundError(kind, value)
+    return value

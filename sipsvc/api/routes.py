@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from .views import accounts, devices
+from .views import accounts, devices, quickcall
 
 ACCOUNT = "/v2/accounts/{account_id}"
 
@@ -23,4 +23,5 @@ def add_routes(app: web.Application) -> None:
         web.patch(f"{ACCOUNT}/devices/{{device_id}}", devices.patch_device),
         web.delete(f"{ACCOUNT}/devices/{{device_id}}", devices.delete_device),
         web.get(f"{ACCOUNT}/users/{{user_id}}/devices", devices.user_devices),
+        web.get(f"{ACCOUNT}/devices/{{device_id}}/quickcall/{{number}}", quickcall.quickcall),
     ])

@@ -55,6 +55,7 @@ _CALLER_ID_ENTRY = _object({"name": _string(max_length=35), "number": _string(ma
 DEVICE_SCHEMA: dict = _object(
     required=["name"],
     properties={
+        "allow_anonymous_quickcalls": _bool(),
         "call_forward": _object({
             "direct_calls_only": _bool(False),
             "enabled": _bool(False),

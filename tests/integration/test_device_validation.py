@@ -21,7 +21,7 @@ AUDIO_CODECS = [
     "G722_16", "G722_32", "CELT_48", "CELT_64", "Speex", "speex",
 ]
 BOOLEAN_FIELDS = [
-    "call_forward.direct_calls_only", "call_forward.enabled", "call_forward.failover",
+    "allow_anonymous_quickcalls", "call_forward.direct_calls_only", "call_forward.enabled", "call_forward.failover",
     "call_forward.ignore_early_media", "call_forward.keep_caller_id",
     "call_forward.require_keypress", "call_forward.substitute", "call_waiting.enabled",
     "contact_list.exclude", "do_not_disturb.enabled", "enabled", "exclude_from_queues",

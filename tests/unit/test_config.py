@@ -59,6 +59,8 @@ def test_the_example_file_shows_every_setting_with_its_default():
     ('[api]\nmax_body_bytes = "big"', "api.max_body_bytes"),
     ('log_level = "loud"', "log_level"),
     ('http = ', "config"),
+    ('[quickcall]\nallow_anonymous = "maybe"', "quickcall.allow_anonymous"),
+    ('[quickcall]\nallow_anonymous = 1', "quickcall.allow_anonymous"),
 ])
 def test_a_bad_file_names_the_setting(tmp_path: Path, toml, named):
     path = tmp_path / "bad.toml"
@@ -76,3 +78,12 @@ def test_a_bad_environment_variable_names_the_setting():
 def test_a_missing_config_file_is_an_error(tmp_path: Path):
     with pytest.raises(ConfigError, match="^config: cannot read"):
         load_config(tmp_path / "absent.toml", env={})
+
+
+def test_anonymous_quickcalls_can_be_turned_off(tmp_path: Path):
+    assert Config().quickcall_allow_anonymous is True
+    path = tmp_path / "sipsvc.toml"
+    path.write_text("[quickcall]\nallow_anonymous = false\n")
+    assert load_config(path, env={}).quickcall_allow_anonymous is False
+    assert load_config(env={"SIPSVC_QUICKCALL_ALLOW_ANONYMOUS": "false"}).quickcall_allow_anonymous is False
+    assert load_config(path, env={"SIPSVC_QUICKCALL_ALLOW_ANONYMOUS": "true"}).quickcall_allow_anonymous is True
