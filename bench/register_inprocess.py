@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import collections
 import cProfile
+import gc
 import pstats
 import sys
 import tempfile
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sipsvc.api.keys import ACCOUNTS, DEVICES  # noqa: E402
 from sipsvc.app import SIP_ENDPOINT, create_app  # noqa: E402
+from sipsvc.cli import GC_THRESHOLDS  # noqa: E402
 from sipsvc.config import Config, HostPort  # noqa: E402
 from sipsvc.devices.service import AccountRef  # noqa: E402
 from sipsvc.sip import digest  # noqa: E402
@@ -80,16 +82,27 @@ async def main(args: argparse.Namespace) -> None:
         for i in range(args.devices):
             await app[DEVICES].create(ref, {"name": f"u{i}", "sip": {"username": f"u{i:05d}",
                                                                      "password": f"pass{i:05d}"}}, is_admin=True)
+        gc.freeze()  # as ``sipsvc serve`` does after start-up
+        gc.set_threshold(*GC_THRESHOLDS)
         endpoint, sink = app[SIP_ENDPOINT], _Sink()
         endpoint.attach_udp(sink)
-        challenge_us = await burst(endpoint, sink, [register(i, 1) for i in range(args.devices)])
-        challenges = {parse_datagram(d).header("Call-ID"): parse_datagram(d) for d in sink.out}
-        answers = []
-        for i in range(args.devices):
-            offer = digest.parse_auth_params(challenges[f"c{i}@bench"].header_lines("WWW-Authenticate")[0])[1]
-            authorization = digest.authorization_header(offer, "REGISTER", f"sip:{REALM}", f"u{i:05d}",
-                                                        f"pass{i:05d}", "0a1b2c3d", 1)
-            answers.append(register(i, 2, authorization))
+
+        async def answers_to(cseq: int) -> tuple[float, list[bytes]]:
+            """A challenge burst, and the authenticated REGISTERs that answer it."""
+            spent = await burst(endpoint, sink, [register(i, cseq) for i in range(args.devices)])
+            challenges = {parse_datagram(d).header("Call-ID"): parse_datagram(d) for d in sink.out}
+            answers = []
+            for i in range(args.devices):
+                offer = digest.parse_auth_params(challenges[f"c{i}@bench"].header_lines("WWW-Authenticate")[0])[1]
+                authorization = digest.authorization_header(offer, "REGISTER", f"sip:{REALM}", f"u{i:05d}",
+                                                            f"pass{i:05d}", "0a1b2c3d", 1)
+                answers.append(register(i, cseq + 1, authorization))
+            return spent, answers
+
+        if args.warm:  # steady state: every record already in the process's replica
+            _, answers = await answers_to(1)
+            await burst(endpoint, sink, answers)
+        challenge_us, answers = await answers_to(3)
         commands: collections.Counter[str] = collections.Counter()
         original = redis_client.Redis.execute_command
 
@@ -128,5 +141,6 @@ if __name__ == "__main__":
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--warm", action="store_true", help="measure a second round, with warm caches")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as asyncio_runner:
         asyncio_runner.run(main(parser.parse_args()))

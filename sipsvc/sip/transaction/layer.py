@@ -144,6 +144,8 @@ class TransactionLayer:
         server.handle(response_input(response.status, sending=True), now, response)
         if server.alive and server.is_invite and server.last_response is response:
             self._index_ack(server, response)
+        if response.status >= 200 and not server.is_invite:
+            server.shed_request()
 
     def send_request(self, request: Request, target: Any, *, reliable: bool, now: float) -> str:
         """Start a client transaction for ``request`` (sent to ``target``) and return its id.
