@@ -32,6 +32,7 @@ from .sip.transaction import TimerConfig
 from .store import open_stores
 from .transport.endpoint import SipEndpoint
 from .transport.listen import listen
+from .transport.trace import TracingSipEndpoint
 
 log = logging.getLogger("sipsvc")
 
@@ -100,7 +101,8 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SIP endpoint and its UDP and TCP listeners on ``config.sip``."""
     config = app[CONFIG]
     timers = TimerConfig(config.t1, config.t2, config.t4)
-    endpoint = SipEndpoint(
+    # The trace is a subclass chosen here, so that with it off nothing on the hot path checks it.
+    endpoint = (TracingSipEndpoint if config.sip_trace else SipEndpoint)(
         timers=timers,
         handlers={"REGISTER": app[REGISTRAR].register},
     )

@@ -6,13 +6,13 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import signal
 import sys
 
 import uvloop
 from aiohttp import web
 
+from . import logs
 from .app import SIP_LISTENERS, STORES, create_app
 from .config import ConfigError, load_config, summarize
 from .store.errors import StoreUnavailableError
@@ -89,8 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
         "data_dir": args.data_dir, "log_level": args.log_level, "workers": args.workers,
         "log_format": args.log_format, "sip_trace": args.sip_trace,
     })
-    logging.basicConfig(level=config.log_level,
-                        format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s")
+    logs.configure(config.log_level, config.log_format, sip_trace=config.sip_trace)
     if config.workers > 1:
         return run_workers(config)
     # uvloop: several times less CPU per datagram than the default loop (perf-notes.md).

@@ -16,6 +16,7 @@ histograms summed; gauges summed over live workers).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import time
@@ -33,6 +34,7 @@ _RESPONDED = re.compile(r"^responded_(\d{3})$")
 _API_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
+access_log = logging.getLogger("sipsvc.access")  # one DEBUG line per API request
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -205,6 +207,9 @@ class Metrics:
                                             self.api_latency.labels(method, route))
         children[0].inc()
         children[1].observe(elapsed)
+        if access_log.isEnabledFor(logging.DEBUG):
+            access_log.debug("%s %s %d %.1f ms", request.method, request.path, status, elapsed * 1000,
+                             extra={"route": route, "status": status})
 
     def render(self, registered_devices: int | None) -> bytes:
         self.sync()
