@@ -255,6 +255,7 @@ def test_every_scrape_answers_for_all_workers(redis_url, tmp_path):
             with pytest.raises(urllib.error.HTTPError) as answer:
                 urllib.request.urlopen(request, timeout=5)
             assert answer.value.code == 401
+            answer.value.close()
         environ = dict(item.split("=", 1) for item in
                        Path(f"/proc/{workers[0]}/environ").read_text().split("\0") if "=" in item)
         metrics_dir = environ["PROMETHEUS_MULTIPROC_DIR"]
