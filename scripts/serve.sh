@@ -3,7 +3,5 @@
 # --redis-url or SIPSVC_REDIS_URL says otherwise). Extra arguments go to `sipsvc serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib.sh
-ensure_venv
-.venv/bin/python -m pip install -q -e .
+bash scripts/install.sh
 exec .venv/bin/sipsvc serve "$@"

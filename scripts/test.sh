@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_venv
 ensure_test_packages
-.venv/bin/python -m pip install -q -e '.[test]'
+bash scripts/install.sh test
 exec .venv/bin/python -m pytest "$@"

@@ -6,6 +6,7 @@ a ``cleanup_ctx`` and handed to the views through typed ``AppKey``s.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -16,7 +17,9 @@ from aiohttp import web
 
 from .accounts.service import AccountService
 from .api.errors import error_middleware
-from .api.keys import ACCOUNTS, CONFIG, DEVICES, NOTIFIER, QUICKCALL, REGISTRAR
+from .api.keys import (ACCOUNTS, CONFIG, DEVICES, METRICS, NOTIFIER, QUICKCALL, REGISTRAR, SIP_ENDPOINT,
+                       SIP_LISTENERS, STORES)
+from .api.metrics import Metrics, measure_loop_lag
 from .api.routes import add_routes
 from .config import Config, ConfigError
 from .devices.service import DeviceService
@@ -26,14 +29,12 @@ from .registrar.policy import RegistrarPolicy
 from .registrar.service import RegistrarService
 from .sip.digest import NonceSigner
 from .sip.transaction import TimerConfig
-from .store import Stores, open_stores
+from .store import open_stores
 from .transport.endpoint import SipEndpoint
-from .transport.listen import Listeners, listen
+from .transport.listen import listen
+from .transport.trace import TracingSipEndpoint
 
 log = logging.getLogger("sipsvc")
-STORES = web.AppKey("stores", Stores)
-SIP_LISTENERS = web.AppKey("sip_listeners", Listeners)
-SIP_ENDPOINT = web.AppKey("sip_endpoint", SipEndpoint)
 
 
 def admin_token(config: Config) -> str:
@@ -56,15 +57,18 @@ REUSE_PORT = web.AppKey("reuse_port", int)  # SO_REUSEPORT group size; 0 = not s
 
 
 def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
+    metrics = Metrics.for_process()
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[metrics.middleware, error_middleware],
         # Bodies past the limit are refused while reading (answered 400 by the request helper).
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
     app[REUSE_PORT] = reuse_port
+    app[METRICS] = metrics
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(_sip_ctx)
+    app.cleanup_ctx.append(_metrics_ctx)
     add_routes(app)
     return app
 
@@ -97,7 +101,8 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SIP endpoint and its UDP and TCP listeners on ``config.sip``."""
     config = app[CONFIG]
     timers = TimerConfig(config.t1, config.t2, config.t4)
-    endpoint = SipEndpoint(
+    # The trace is a subclass chosen here, so that with it off nothing on the hot path checks it.
+    endpoint = (TracingSipEndpoint if config.sip_trace else SipEndpoint)(
         timers=timers,
         handlers={"REGISTER": app[REGISTRAR].register},
     )
@@ -121,3 +126,17 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[NOTIFIER].close()
         await listeners.close()
         await endpoint.close()
+
+
+async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Point the metrics at the services' counters and measure the event loop's lag."""
+    metrics = app[METRICS]
+    metrics.watch_endpoint(app[SIP_ENDPOINT])
+    metrics.watch_registrar(app[REGISTRAR])
+    metrics.watch_notifier(app[NOTIFIER])
+    monitor = asyncio.get_running_loop().create_task(measure_loop_lag(metrics))
+    try:
+        yield
+    finally:
+        monitor.cancel()
+        await asyncio.gather(monitor, return_exceptions=True)

@@ -6,15 +6,15 @@ import argparse
 import asyncio
 import gc
 import logging
-import os
 import signal
 import sys
 
 import uvloop
 from aiohttp import web
 
+from . import logs
 from .app import SIP_LISTENERS, STORES, create_app
-from .config import ConfigError, load_config
+from .config import ConfigError, load_config, summarize
 from .store.errors import StoreUnavailableError
 from .supervisor import run_workers
 
@@ -32,10 +32,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", metavar="URL", help="Redis URL (default: embedded Redis)")
     serve.add_argument("--data-dir", metavar="DIR", help="data directory (default ./var)")
     serve.add_argument("--log-level", metavar="LEVEL", help="debug, info, warning or error")
+    serve.add_argument("--log-format", metavar="FORMAT", help="text (default) or json")
+    serve.add_argument("--sip-trace", action="store_const", const=True,
+                       help="log every SIP message sent and received (Authorization redacted)")
     serve.add_argument("--workers", metavar="N", help="worker processes (default 1; one per core)")
     # Set by the supervisor for its workers: bind with SO_REUSEPORT beside the others (N in all).
     serve.add_argument("--reuse-port", metavar="N", type=int, default=0, help=argparse.SUPPRESS)
+    config = commands.add_parser("config", help="configuration tools")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser(
+        "check", help="validate a TOML configuration file: exit 0 and a summary, or 2 and the error")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument("--with-env", action="store_true",
+                       help="apply the SIPSVC_* environment variables too, as serve would")
     return parser
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    config = load_config(args.file, env=None if args.with_env else {})
+    print(f"{args.file}: valid")
+    for line in summarize(config):
+        print(f"  {line}")
+    return 0
 
 
 async def _run(config, reuse_port: int) -> None:
@@ -69,9 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides={
         "http": args.http, "sip": args.sip, "redis_url": args.redis_url,
         "data_dir": args.data_dir, "log_level": args.log_level, "workers": args.workers,
+        "log_format": args.log_format, "sip_trace": args.sip_trace,
     })
-    logging.basicConfig(level=config.log_level,
-                        format=f"%(asctime)s %(levelname)s %(name)s[{os.getpid()}]: %(message)s")
+    logs.configure(config.log_level, config.log_format, sip_trace=config.sip_trace)
     if config.workers > 1:
         return run_workers(config)
     # uvloop: several times less CPU per datagram than the default loop (perf-notes.md).
@@ -83,6 +101,8 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "config":
+            return _config_check(args)
         return _serve(args)
     except ConfigError as exc:
         print(f"sipsvc: error: {exc}", file=sys.stderr)

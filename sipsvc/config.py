@@ -98,6 +98,13 @@ def _boolean(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def _log_format(value: Any) -> str:
+    text = _string(value).strip().lower()
+    if text not in ("text", "json"):
+        raise ValueError(f"expected text or json, got {value!r}")
+    return text
+
+
 def _log_level(value: Any) -> str:
     level = _string(value).upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -113,6 +120,8 @@ class Config:
     data_dir: Path = Path("./var")
     admin_token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    log_format: str = "text"
+    sip_trace: bool = False
     workers: int = 1
     token_ttl: int = 3600
     max_body_bytes: int = 1024 * 1024
@@ -154,6 +163,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_token", "admin_token", "SIPSVC_ADMIN_TOKEN", _optional_string,
             "admin token (works on every account); generated into data_dir if unset"),
     Setting("log_level", "log_level", "SIPSVC_LOG_LEVEL", _log_level, "debug, info, warning or error"),
+    Setting("log_format", "log_format", "SIPSVC_LOG_FORMAT", _log_format,
+            "text (one line per record) or json (one JSON object per line)"),
+    Setting("sip_trace", "sip_trace", "SIPSVC_SIP_TRACE", _boolean,
+            "log every SIP message sent and received, whole (Authorization values redacted)"),
     Setting("workers", "workers", "SIPSVC_WORKERS", _positive_int,
             "worker processes sharing the addresses (SO_REUSEPORT); use one per core"),
     Setting("api.token_ttl", "token_ttl", "SIPSVC_TOKEN_TTL", _positive_int,
@@ -240,8 +253,33 @@ def load_config(
     config = _apply(config, flags, "command line")
     if config.default_page_size > config.max_page_size:
         raise ConfigError("api.default_page_size: must not exceed api.max_page_size")
+    if config.min_expires > config.max_expires:
+        raise ConfigError("registrar.max_expires: must not be shorter than min_expires")
     if not config.min_expires <= config.default_expires <= config.max_expires:
         raise ConfigError("registrar.default_expires: must lie between min_expires and max_expires")
     if config.t2 < config.t1:
         raise ConfigError("transactions.t2: must not be shorter than t1")
     return config
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without a password (``redis://:secret@host`` shows as ``redis://:***@host``)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}"
+
+
+def summarize(config: Config) -> list[str]:
+    """A short description of ``config`` for ``sipsvc config check``: where it listens, which
+    store it uses, and which settings differ from their defaults (secrets are never shown)."""
+    store = _safe_url(config.redis_url) if config.redis_url else f"embedded redis in {config.data_dir}"
+    workers = "1 worker" if config.workers == 1 else f"{config.workers} workers"
+    changed = [s.name for s in SETTINGS if getattr(config, s.attr) != getattr(Config(), s.attr)]
+    return [
+        f"HTTP API on {config.http}, SIP on udp+tcp {config.sip}, store {store}, {workers}",
+        f"log level {config.log_level.lower()}, format {config.log_format}"
+        + (", SIP trace on" if config.sip_trace else ""),
+        f"differ from the defaults: {', '.join(changed) if changed else 'none'}",
+    ]

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
+
+from prometheus_client.multiprocess import mark_process_dead
 
 from .app import admin_token
 from .config import SETTINGS, Config, ConfigError
@@ -55,6 +59,10 @@ def run_workers(config: Config) -> int:
         embedded.start()
         config = replace(config, redis_url=embedded.url)
     env = _environment(replace(config, admin_token=admin_token(config)))
+    # prometheus-client's multiprocess mode: every worker writes its metrics to files here and
+    # a scrape served by any worker reads them all (api/metrics.py).
+    metrics_dir = tempfile.mkdtemp(prefix="sipsvc-metrics-")
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     stopping = False
 
     def stop(signum, frame) -> None:
@@ -85,6 +93,7 @@ def run_workers(config: Config) -> int:
             if worker is None:
                 continue  # not a worker (the embedded Redis is waited for by its owner)
             worker.returncode = os.waitstatus_to_exitcode(code)
+            mark_process_dead(pid, metrics_dir)  # its gauges leave the sums; its counters stay
             if stopping:
                 continue
             if time.monotonic() - started.pop(pid) < STARTUP_GRACE:
@@ -97,5 +106,6 @@ def run_workers(config: Config) -> int:
             workers[replacement.pid], started[replacement.pid] = replacement, time.monotonic()
         return status
     finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         if embedded is not None:
             embedded.stop()

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sipsvc"
 # lower layers, and from its own layer only inside its own top-level package.
 LAYERS = {
     "sipsvc": 0, "sipsvc.sip": 0,
-    "sipsvc.config": 1, "sipsvc.errors": 1,
+    "sipsvc.config": 1, "sipsvc.errors": 1, "sipsvc.logs": 1,
     # domain: pure rules over plain data
     "sipsvc.devices.schema": 2, "sipsvc.devices.validation": 2, "sipsvc.devices.document": 2,
     "sipsvc.registrar": 2, "sipsvc.registrar.policy": 2, "sipsvc.registrar.errors": 2,

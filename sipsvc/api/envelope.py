@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ..logs import REQUEST_ID as LOG_REQUEST_ID
+
 # Per-request values the middleware sets and the envelope reads.
 REQUEST_ID = web.RequestKey("request_id", str)
 AUTH_TOKEN = web.RequestKey("auth_token", str)
@@ -30,6 +32,7 @@ def assign_request_id(request: web.Request) -> str:
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _REQUEST_ID_SAFE.match(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
+    LOG_REQUEST_ID.set(request_id)  # every record logged while serving it names it
     return request_id
 
 

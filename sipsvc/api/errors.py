@@ -19,6 +19,7 @@ from ..errors import (
 from ..quickcall.errors import DeviceUnavailableError
 from ..store.errors import StoreUnavailableError
 from . import envelope
+from .keys import METRICS
 
 log = logging.getLogger("sipsvc.api")
 
@@ -57,6 +58,8 @@ def _answer(request: web.Request, exc: Exception) -> web.Response:
         return envelope.error(request, 409, "sync already running", {"message": str(exc)})
     if isinstance(exc, (StoreUnavailableError, RedisError, ConnectionError)):
         log.warning("store unavailable: %s", exc)
+        if METRICS in request.app:
+            request.app[METRICS].redis_errors.labels("api").inc()
         return envelope.error(request, 503, "datastore_unreachable",
                               {"message": "the data store is unreachable; try again shortly"})
     log.exception("unhandled error on %s %s", request.method, request.path)

@@ -8,6 +8,10 @@ from ..devices.service import DeviceService
 from ..notify.service import NotifyService
 from ..quickcall.service import QuickcallService
 from ..registrar.service import RegistrarService
+from ..store import Stores
+from ..transport.endpoint import SipEndpoint
+from ..transport.listen import Listeners
+from .metrics import Metrics
 
 CONFIG = web.AppKey("config", Config)
 ACCOUNTS = web.AppKey("accounts", AccountService)
@@ -15,3 +19,7 @@ DEVICES = web.AppKey("devices", DeviceService)
 REGISTRAR = web.AppKey("registrar", RegistrarService)
 NOTIFIER = web.AppKey("notifier", NotifyService)
 QUICKCALL = web.AppKey("quickcall", QuickcallService)
+STORES = web.AppKey("stores", Stores)
+SIP_LISTENERS = web.AppKey("sip_listeners", Listeners)
+SIP_ENDPOINT = web.AppKey("sip_endpoint", SipEndpoint)
+METRICS = web.AppKey("metrics", Metrics)

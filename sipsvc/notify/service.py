@@ -108,6 +108,9 @@ class NotifyService:
         self._random = random_bytes
         self._clock = clock
         self._tasks: set[asyncio.Task] = set()
+        # Final outcome of every NOTIFY: the SIP status, "timeout", "unreachable" or "error"
+        # (read by the metrics at scrape time).
+        self.results: Counter[str] = Counter()
 
     # -- one device --------------------------------------------------------------------------
 
@@ -211,6 +214,7 @@ class NotifyService:
         """Send the NOTIFY for ``binding`` now; a task follows it to its final answer."""
         where = self._target(binding)
         if where is None:
+            self.results[UNREACHABLE] += 1
             return _Delivery(binding, None)
         request = message.check_sync(
             binding.contact, address_of_record=phone.address_of_record,
@@ -231,10 +235,13 @@ class NotifyService:
                       answer: "asyncio.Future[Response | None]", started: float) -> Outcome:
         """The final answer, after answering one challenge; the whole wait ends at Timer F."""
         try:
-            return await self._final(binding, phone, request, where, answer, started)
+            outcome = await self._final(binding, phone, request, where, answer, started)
         except Exception:  # noqa: BLE001 - a bug here must not leave an unretrieved task error
-            log.exception("following the check-sync NOTIFY to %s failed", binding.contact)
-            return Outcome(binding.contact, binding.transport, ERROR, 0)
+            log.exception("following the check-sync NOTIFY to %s failed", binding.contact,
+                          extra={"call_id": request.header("Call-ID")})
+            outcome = Outcome(binding.contact, binding.transport, ERROR, 0)
+        self.results[str(outcome.status)] += 1
+        return outcome
 
     async def _final(self, binding: Binding, phone: _Phone, request: Request, where: Target,
                      answer: "asyncio.Future[Response | None]", started: float) -> Outcome:
@@ -252,7 +259,7 @@ class NotifyService:
         status: int | str = response.status if response is not None else TIMEOUT
         elapsed = int(round((loop.time() - started) * 1000))
         if response is None:
-            log.info("check-sync to %s timed out", binding.contact)
+            log.info("check-sync to %s timed out", binding.contact, extra={"call_id": request.header("Call-ID")})
         return Outcome(binding.contact, binding.transport, status, elapsed)
 
     def _target(self, binding: Binding) -> Target | None:

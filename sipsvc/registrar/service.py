@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
@@ -61,6 +62,8 @@ class RegistrarService:
         self._algorithms = algorithms
         self._realms: dict[str, tuple[str, float]] = {}
         self._realm_lookups: dict[str, asyncio.Future] = {}
+        # Read by the metrics at scrape time; counted on the failure paths only.
+        self.counters: Counter[str] = Counter()
 
     async def register(self, request: Request, source: Source) -> Response:
         """The final response to a REGISTER (never raises for the caller's input)."""
@@ -69,9 +72,12 @@ class RegistrarService:
         try:
             return await self._register(request, source, now, to_tag)
         except RegistrarError as exc:
+            if exc.code is Code.FORBIDDEN:
+                self.counters["auth_failures"] += 1
             headers = (("Min-Expires", str(exc.min_expires)),) if exc.min_expires else ()
             return make_response(request, exc.status, exc.reason, headers=headers, to_tag=to_tag)
         except (RedisError, OSError):
+            self.counters["store_errors"] += 1
             return make_response(request, 503, "Service Unavailable", to_tag=to_tag,
                                  headers=(("Retry-After", str(RETRY_AFTER_SECONDS)),))
 

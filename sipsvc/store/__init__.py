@@ -12,6 +12,7 @@ from .connection import Store, open_store
 from .devices import RedisDeviceStore
 from .notify import RedisNotifyStore
 from .scripts import Scripts
+from .stats import RedisStats
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Stores:
     devices: RedisDeviceStore
     bindings: RedisBindingStore
     notify: RedisNotifyStore
+    stats: RedisStats
 
     @property
     def description(self) -> str:
@@ -47,6 +49,7 @@ def stores_for(connection: Store) -> Stores:
         RedisDeviceStore(connection.redis, scripts, claims),
         RedisBindingStore(connection.redis, scripts),
         RedisNotifyStore(connection.redis),
+        RedisStats(connection.redis),
     )
 
 

@@ -32,6 +32,7 @@ class RedisAccountStore:
             # a crash between the two leaves at worst a key that leads to no account.
             pipe.hset(keys.account(account_id), mapping=account)
             pipe.set(keys.api_key(api_key_digest), account_id)
+            pipe.sadd(keys.account_ids(), account_id)
             await pipe.execute()
 
     async def get(self, account_id: str) -> dict[str, str] | None:

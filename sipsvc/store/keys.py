@@ -20,6 +20,24 @@ def account(account_id: str) -> str:
     return f"{_account(account_id)}:account"
 
 
+ACCOUNT_PATTERN = f"{PREFIX}:{{a:*}}:account"  # SCAN pattern of every account document
+
+
+def account_id_of(account_key: str) -> str:
+    """The account id in a key made by ``account``."""
+    return account_key[len(f"{PREFIX}:{{a:"):-len("}:account")]
+
+
+def account_ids() -> str:
+    """Set: every account id (for the metrics, which count registrations across accounts)."""
+    return f"{PREFIX}:account-ids"
+
+
+def account_ids_complete() -> str:
+    """String: present once ``account_ids`` holds the accounts created before it existed."""
+    return f"{PREFIX}:account-ids-complete"
+
+
 def device(account_id: str, device_id: str) -> str:
     """Hash: ``rev`` and ``doc`` (JSON) of one device."""
     return f"{_account(account_id)}:device:{device_id}"

@@ -27,6 +27,9 @@ from .keys import (BranchIdentity, Identity, ServerKey, client_key, identity, re
 from .server import ServerTransaction
 from .timers import Timer, TimerConfig, TimerQueue
 
+# Timers whose firing re-sends a message: the request (A, E) or the INVITE's response (G).
+RETRANSMIT_TIMERS = frozenset({Timer.A, Timer.E, Timer.G})
+
 
 class TransactionLayer:
     """All transactions of one SIP endpoint.
@@ -51,6 +54,9 @@ class TransactionLayer:
         self._acks: dict[Identity, str] = {}  # RFC 2543 ACKs, by the To tag of the response sent
         self._client: dict[tuple[str, str], str] = {}
         self._index: dict[str, list[tuple[dict, Any]]] = {}
+        # Read by the metrics at scrape time; counted only where a retransmission happens.
+        self.retransmissions_received = 0  # requests (and CANCELs) absorbed by their transaction
+        self.retransmissions_sent = 0  # messages re-sent on Timer A, E or G
 
     # -- input from the network --------------------------------------------------------------
 
@@ -76,6 +82,7 @@ class TransactionLayer:
         key = server_key(request)
         existing = self._txs.get(self._server.get(key, ""))
         if existing is not None:  # a retransmission: the transaction absorbs it (§17.2)
+            self.retransmissions_received += 1
             existing.handle(Input.REQUEST, now, request, target)
             return
         tx = self._new_id("s")
@@ -100,6 +107,7 @@ class TransactionLayer:
         key = server_key(cancel)
         existing = self._txs.get(self._server.get(key, ""))
         if existing is not None:
+            self.retransmissions_received += 1
             existing.handle(Input.REQUEST, now, cancel, target)
             return
         matched = self._txs.get(self._cancellable.get(key[0], ""))
@@ -215,6 +223,8 @@ class TransactionLayer:
             tx, timer = due
             transaction = self._txs.get(tx)
             if transaction is not None:
+                if timer in RETRANSMIT_TIMERS:
+                    self.retransmissions_sent += 1
                 transaction.handle(timer_input(timer), now)
 
     def state(self, tx: str) -> TxState:

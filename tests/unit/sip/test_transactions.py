@@ -757,3 +757,22 @@ def test_every_transaction_ends_and_the_layer_is_empty_afterwards(layer):
     assert len(layer) == 0 and layer.next_deadline() is None
     assert layer._server == {} and layer._client == {} and layer._cancellable == {}
     assert layer._acks == {} and layer._index == {}
+
+
+# -- counts read by the metrics ------------------------------------------------------------------
+
+def test_retransmissions_are_counted_where_they_happen(layer):
+    """Sent: every re-send on Timer E (here 10 before Timer F at 64*T1); received: a request
+    absorbed by its transaction. Nothing else counts."""
+    request = make_request("OPTIONS", "z9hG4bKcounted")
+    layer.send_request(request, PEER, reliable=False, now=0.0)
+    run_timers(layer, 40.0)
+    assert len(sent(layer)) == 11 and layer.retransmissions_sent == 10
+    assert len(layer) == 0 and isinstance(layer.events()[-1], TransactionTimedOut)
+    incoming = make_request("REGISTER", "z9hG4bKincoming")
+    tx = new_server(layer, incoming)
+    layer.receive(incoming, PEER, reliable=False, now=0.1)
+    layer.respond(tx, make_response(incoming, 200), 0.2)
+    layer.receive(incoming, PEER, reliable=False, now=0.3)
+    assert layer.retransmissions_received == 2 and layer.retransmissions_sent == 10
+    assert len(layer) == 1
