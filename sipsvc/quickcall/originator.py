@@ -437,9 +437,9 @@ class Originator:
             return
         call.record.update(outcome=outcome, leg=leg, status=status, reason=reason)
         if outcome != ANSWERED:
-            self._end(call, None)
-        else:
-            self._save(call)
+            self._end(call, None)  # which settles the call too
+            return
+        self._save(call)
         call.settled.set_result(dict(call.record))
 
     def _end(self, call: Call, ended_by: str | None) -> None:
