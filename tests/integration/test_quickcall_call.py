@@ -260,6 +260,27 @@ async def test_the_number_hangs_up_and_the_phone_leg_gets_a_bye(make_api, tmp_pa
             assert (body["data"]["state"], body["data"]["ended_by"]) == ("ended", "gateway"), body
 
 
+async def test_the_phone_hangs_up_and_the_number_gets_a_bye(make_api, tmp_path):
+    async with SippGateway(tmp_path, "uas-quickcall-gateway-answer.xml") as gateway:
+        api = await service(make_api, gateway.uri)
+        account, device = await setup(api)
+        async with SippPhones(tmp_path, api.sip_address, account["realm"], [("alice", PASSWORD)],
+                              uas="uas-quickcall-phone-answer-then-bye.xml") as phone:
+            await wait_registered(api, account, [device["id"]])
+            response, body = await api.call("POST", quickcall_path(account, device), token=account["token"],
+                                            params={"wait": "true"})
+            assert response.status == 200 and body["data"]["call"]["outcome"] == "answered", body
+            call_id = body["data"]["call"]["id"]
+            code, log = await gateway.finish()
+            assert code == 0, log  # it got the BYE
+            def answers_to_bye():
+                return [r for r in phone.received("SIP/2.0 200") if r.header("CSeq") == "1 BYE"]
+            await wait_for(answers_to_bye, what="the answer to the phone's BYE")
+            assert len(answers_to_bye()) == 1
+            _, body = await api.call("GET", call_path(account, call_id), token=account["token"])
+            assert (body["data"]["state"], body["data"]["ended_by"]) == ("ended", "phone"), body
+
+
 async def test_refusals(make_api, tmp_path, redis_url):
     api = await service(make_api, f"sip:127.0.0.1:{free_port()}")
     account, device = await setup(api)
