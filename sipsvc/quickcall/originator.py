@@ -25,12 +25,11 @@ import logging
 import os
 import socket
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import NotFoundError
 from ..registrar.policy import Binding, Source
-from ..sip.dialog import Dialog, ack_for_2xx, next_request, request_dialog_id, uac_dialog
+from ..sip.dialog import ack_for_2xx, next_request, request_dialog_id, uac_dialog
 from ..sip.errors import SipParseError
 from ..sip.message import Request, Response
 from ..sip.transaction import TimerConfig
@@ -40,65 +39,15 @@ from ..sip.uri import parse_uri
 from ..store.quickcall import RedisQuickcallStore
 from ..transport.endpoint import SipEndpoint, Target
 from . import invites
+from .call import (ANSWERED, CANCELLED, CONNECTED, CONNECTING, ENDED, FAILED, NO_ANSWER, RINGING, Call, Leg,
+                   Placement, failure)
 from .errors import CallElsewhereError
 
 log = logging.getLogger("sipsvc.quickcall")
 
-ANSWERED, NO_ANSWER, BUSY, FAILED, CANCELLED = "answered", "no_answer", "busy", "failed", "cancelled"
-RINGING, CONNECTING, CONNECTED, ENDED = "ringing", "connecting", "connected", "ended"
-BUSY_STATUSES = frozenset({486, 600})
-NO_ANSWER_STATUSES = frozenset({408, 480, 487})
 MAX_CALL_SECONDS = 4 * 3600  # a call nobody hangs up (both legs gone silently) ends here
 RECORD_TTL = 24 * 3600
 HANG_UP_WAIT = 5.0  # seconds DELETE waits for the call to end here
-
-
-@dataclass(eq=False)
-class Leg:
-    """One INVITE of ours and the dialog it may set up."""
-
-    name: str  # "phone" or "gateway"
-    invite: Request
-    target: Target
-    state: str = "calling"  # calling, early (1xx seen), up (2xx accepted), closed
-    wanted: bool = True  # False once we decided to cancel or drop it
-    cancel_sent: bool = False
-    final: int | None = None  # the final status when it was not a 2xx
-    timed_out: bool = False  # Timer B: no final answer at all
-    dialog: Dialog | None = None
-    answer: Response | None = None  # its 2xx
-    ack: Request | None = None
-
-
-@dataclass(eq=False)
-class Call:
-    id: str
-    account_id: str
-    record: dict
-    phones: list[Leg] = field(default_factory=list)
-    gateway: Leg | None = None
-    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
-    settled: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    ended: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-    def legs(self) -> list[Leg]:
-        return self.phones + ([self.gateway] if self.gateway else [])
-
-
-@dataclass(frozen=True)
-class Placement:
-    """What ``place`` needs to know about the call, from the device and the payload."""
-
-    account_id: str
-    device_id: str
-    number: str  # as dialled (filtered)
-    realm: str
-    address_of_record: str
-    caller_name: str  # what the phone shows
-    callee_name: str | None  # what the far end sees
-    callee_uri: str
-    auto_answer: bool
-    timeout: int
 
 
 def node_name() -> str:
@@ -417,19 +366,8 @@ class Originator:
     # -- outcomes and records ----------------------------------------------------------------
 
     def _settle_failure(self, call: Call, name: str, legs: list[Leg], *, late: bool) -> None:
-        """The outcome when no leg answered (``late``: our timeout ended the ringing): busy
-        over no answer over failed."""
-        finals = [leg.final for leg in legs if leg.final is not None]
-        if busy := [status for status in finals if status in BUSY_STATUSES]:
-            self._settle(call, BUSY, leg=name, status=busy[0])
-        elif late:
-            self._settle(call, NO_ANSWER, leg=name, reason="not answered within the timeout")
-        elif quiet := [status for status in finals if status in NO_ANSWER_STATUSES]:
-            self._settle(call, NO_ANSWER, leg=name, status=quiet[0])
-        elif finals:
-            self._settle(call, FAILED, leg=name, status=finals[0])
-        else:
-            self._settle(call, FAILED, leg=name, reason=f"no response from the {name} (Timer B)")
+        outcome, status, reason = failure(name, legs, late=late)
+        self._settle(call, outcome, leg=name, status=status, reason=reason)
 
     def _settle(self, call: Call, outcome: str, *, leg: str | None = None, status: int | None = None,
                 reason: str | None = None) -> None:
