@@ -44,6 +44,8 @@ class Call:
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     settled: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     ended: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    saver: asyncio.Task | None = None  # the task writing the record to the store
+    dirty: bool = False  # the record changed since the saver last read it
 
     def legs(self) -> list[Leg]:
         return self.phones + ([self.gateway] if self.gateway else [])

@@ -85,11 +85,11 @@ class Originator:
             "ended_at": None, "ended_by": None,
         }
         call = Call(call_id, placement.account_id, record)
-        for index, binding in enumerate(bindings):
+        for binding in bindings:
             target = self._target(binding)
             if target is None:
                 continue
-            suffix = "" if index == 0 else f"-{index + 1}"
+            suffix = f"-{len(call.phones) + 1}" if call.phones else ""  # the first is the payload's
             invite = invites.phone_invite(
                 binding.contact, address_of_record=placement.address_of_record, realm=placement.realm,
                 caller_name=placement.caller_name, caller_number=placement.number,
@@ -390,15 +390,18 @@ class Originator:
             call.settled.set_result(dict(call.record))
 
     def _save(self, call: Call) -> None:
-        record = dict(call.record)
+        """Store the call's record; one writer per call, so the latest record is the one kept."""
+        call.dirty = True
+        if call.saver is None or call.saver.done():
+            call.saver = self._spawn(self._write(call))
 
-        async def save() -> None:
+    async def _write(self, call: Call) -> None:
+        while call.dirty:
+            call.dirty = False
             try:
-                await self._store.save_call(call.account_id, call.id, record, RECORD_TTL)
+                await self._store.save_call(call.account_id, call.id, dict(call.record), RECORD_TTL)
             except Exception:  # noqa: BLE001 - the call goes on; only its report is stale
                 log.warning("could not store the record of quickcall %s", call.id, exc_info=True)
-
-        self._spawn(save())
 
     # -- the API's view ----------------------------------------------------------------------
 
@@ -473,10 +476,11 @@ class Originator:
     def _now(self) -> float:
         return round(self._clock(), 3)
 
-    def _spawn(self, coroutine) -> None:
+    def _spawn(self, coroutine) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def close(self) -> None:
         """Hang up the calls this process holds, then stop."""
