@@ -24,6 +24,7 @@ from .api.routes import add_routes
 from .config import Config, ConfigError
 from .devices.service import DeviceService
 from .notify.service import NotifyService
+from .quickcall.originator import Originator
 from .quickcall.service import QuickcallService
 from .registrar.policy import RegistrarPolicy
 from .registrar.service import RegistrarService
@@ -120,9 +121,14 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
         endpoint=endpoint, store=app[STORES].notify, timers=timers,
         rate=config.notify_rate, random_bytes=secrets.token_bytes,
     )
+    originator = app[QUICKCALL].originator = Originator(
+        endpoint=endpoint, store=app[STORES].quickcall, timers=timers, gateway=config.quickcall_gateway,
+        random_bytes=secrets.token_bytes,
+    )
     try:
         yield
     finally:
+        await originator.close()
         await app[NOTIFIER].close()
         await listeners.close()
         await endpoint.close()

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .sip.errors import SipParseError
+from .sip.uri import SipUri, parse_uri
+
 
 class ConfigError(Exception):
     """A setting has a value that cannot be used; the message names the setting."""
@@ -105,6 +108,30 @@ def _log_format(value: Any) -> str:
     return text
 
 
+def _gateway_uri(value: Any) -> str | None:
+    """A SIP URI where quickcalls dial their number: ``sip:HOST[:PORT]`` (the number becomes the
+    user part) or a URI with ``{number}`` as its user part; UDP only. Empty: none."""
+    text = _string(value).strip()
+    if not text:
+        return None
+    probe = text.replace("{number}", "0")
+    if "{" in probe or "}" in probe:
+        raise ValueError("the only placeholder is {number}")
+    try:
+        uri = parse_uri(probe)
+    except SipParseError as exc:
+        raise ValueError(f"not a SIP URI ({exc}); expected e.g. sip:192.0.2.10:5060") from None
+    if not isinstance(uri, SipUri) or uri.scheme != "sip":
+        raise ValueError("expected a sip: URI, e.g. sip:192.0.2.10:5060")
+    if "{number}" in text and uri.user != "0":
+        raise ValueError("{number} may only stand as the whole user part, e.g. sip:{number}@pbx.example.com")
+    if "{number}" not in text and uri.user is not None:
+        raise ValueError("leave the user part out (the number becomes it) or write it as {number}")
+    if (uri.param("transport") or "udp").lower() != "udp":
+        raise ValueError("only UDP is supported towards the gateway")
+    return text
+
+
 def _log_level(value: Any) -> str:
     level = _string(value).upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -140,6 +167,7 @@ class Config:
     digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
     notify_rate: float = 200.0
     quickcall_allow_anonymous: bool = True
+    quickcall_gateway: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +228,9 @@ SETTINGS: tuple[Setting, ...] = (
             "check-sync NOTIFYs per second sent by a bulk sync of an account"),
     Setting("quickcall.allow_anonymous", "quickcall_allow_anonymous", "SIPSVC_QUICKCALL_ALLOW_ANONYMOUS",
             _boolean, "GET .../quickcall/{number} without a token rings any device (Kazoo's default)"),
+    Setting("quickcall.gateway", "quickcall_gateway", "SIPSVC_QUICKCALL_GATEWAY", _gateway_uri,
+            "SIP URI (UDP) where a placed quickcall dials the number, e.g. sip:192.0.2.10:5060; "
+            "empty: calls are not placed"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 assert {s.attr for s in SETTINGS} == {f.name for f in fields(Config)}

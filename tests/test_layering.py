@@ -20,7 +20,7 @@ LAYERS = {
     "sipsvc.devices.schema": 2, "sipsvc.devices.validation": 2, "sipsvc.devices.document": 2,
     "sipsvc.registrar": 2, "sipsvc.registrar.policy": 2, "sipsvc.registrar.errors": 2,
     "sipsvc.quickcall.errors": 2, "sipsvc.quickcall.numberfilter": 2, "sipsvc.quickcall.options": 2,
-    "sipsvc.quickcall.payload": 2,
+    "sipsvc.quickcall.payload": 2, "sipsvc.quickcall.invites": 2,
     "sipsvc.store": 3, "sipsvc.transport": 3,
     # services
     "sipsvc.accounts": 4, "sipsvc.devices": 4, "sipsvc.devices.service": 4,
@@ -66,7 +66,8 @@ def _imports(name: str, path: Path):
 
 
 # Domain modules that must stay pure: no I/O, no event loop, no clock (DESIGN.md house rules).
-PURE = ("sipsvc.quickcall.numberfilter", "sipsvc.quickcall.options", "sipsvc.quickcall.payload")
+PURE = ("sipsvc.quickcall.numberfilter", "sipsvc.quickcall.options", "sipsvc.quickcall.payload",
+        "sipsvc.quickcall.invites", "sipsvc.sip.dialog")
 IMPURE_IMPORTS = {"asyncio", "aiohttp", "redis", "socket", "time", "sipsvc.store", "sipsvc.transport"}
 
 

@@ -16,7 +16,7 @@ from ..errors import (
     AuthenticationError, ConflictError, ForbiddenError, NotFoundError, NotRegisteredError,
     SyncRunningError, ValidationFailedError,
 )
-from ..quickcall.errors import DeviceUnavailableError
+from ..quickcall.errors import CallElsewhereError, DeviceUnavailableError, GatewayNotConfiguredError
 from ..store.errors import StoreUnavailableError
 from . import envelope
 from .keys import METRICS
@@ -46,6 +46,11 @@ def _answer(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, DeviceUnavailableError):
         return envelope.error(request, 409, "device_unavailable",
                               {"cause": exc.device_id, "message": str(exc)})
+    if isinstance(exc, GatewayNotConfiguredError):
+        return envelope.error(request, 409, "quickcall gateway not configured", {"message": str(exc)})
+    if isinstance(exc, CallElsewhereError):
+        return envelope.error(request, 409, "quickcall held elsewhere",
+                              {"cause": exc.node, "message": str(exc)})
     if isinstance(exc, ConflictError):
         data = {"message": "conflicting documents"}
         if exc.current_revision:

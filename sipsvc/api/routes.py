@@ -24,6 +24,9 @@ def add_routes(app: web.Application) -> None:
         web.delete(f"{ACCOUNT}/devices/{{device_id}}", devices.delete_device),
         web.get(f"{ACCOUNT}/users/{{user_id}}/devices", devices.user_devices),
         web.get(f"{ACCOUNT}/devices/{{device_id}}/quickcall/{{number}}", quickcall.quickcall),
+        web.post(f"{ACCOUNT}/devices/{{device_id}}/quickcall/{{number}}", quickcall.quickcall),
+        web.get(f"{ACCOUNT}/quickcalls/{{call_id}}", quickcall.call),
+        web.delete(f"{ACCOUNT}/quickcalls/{{call_id}}", quickcall.call),
     ])
     app.router.add_routes([
         web.get("/healthz", health.healthz),

@@ -4,7 +4,8 @@
   RFC 3581 ``rport``, Max-Forwards, From with a tag, To, Call-ID, CSeq);
 - ``authorize``: the same request again with credentials for a 401 / 407 challenge (§22.2,
   §22.3, RFC 7616): same Call-ID and tags, a new branch and a higher CSeq (§8.1.3.5);
-- ``escape_user``: the user part of a URI from arbitrary text (§25.1 ``user``).
+- ``escape_user``: the user part of a URI from arbitrary text (§25.1 ``user``);
+- ``make_cancel``: the CANCEL of an INVITE still ringing (§9.1).
 
 Identifiers (tag, Call-ID, branch, cnonce) come from the caller, so the core needs no randomness.
 """
@@ -95,3 +96,20 @@ def authorize(request: Request, challenge: Response, *, username: str, password:
 def _with_branch(via: str, branch: str) -> str:
     params = [part for part in via.split(";") if not part.strip().lower().startswith("branch=")]
     return ";".join(params + [f"branch={branch}"])
+
+
+def make_cancel(invite: Request) -> Request:
+    """The CANCEL for ``invite`` (§9.1): its Request-URI, Call-ID, From, To and CSeq number, its
+    top Via only (so the CANCEL has the INVITE's branch and reaches the same server
+    transaction), and its Route headers. It is its own non-INVITE client transaction."""
+    number = (invite.header("CSeq") or "").split()[0]
+    headers = [("Via", invite.values("Via")[0])]
+    headers += [("Route", value) for value in invite.header_lines("Route")]
+    headers += [
+        ("Max-Forwards", "70"),
+        ("From", invite.header("From") or ""),
+        ("To", invite.header("To") or ""),
+        ("Call-ID", invite.header("Call-ID") or ""),
+        ("CSeq", f"{number} CANCEL"),
+    ]
+    return Request(method="CANCEL", uri=invite.uri, headers=tuple(headers))

@@ -11,6 +11,7 @@ from .claims import Claims
 from .connection import Store, open_store
 from .devices import RedisDeviceStore
 from .notify import RedisNotifyStore
+from .quickcall import RedisQuickcallStore
 from .scripts import Scripts
 from .stats import RedisStats
 
@@ -25,6 +26,7 @@ class Stores:
     bindings: RedisBindingStore
     notify: RedisNotifyStore
     stats: RedisStats
+    quickcall: RedisQuickcallStore
 
     @property
     def description(self) -> str:
@@ -50,6 +52,7 @@ def stores_for(connection: Store) -> Stores:
         RedisBindingStore(connection.redis, scripts),
         RedisNotifyStore(connection.redis),
         RedisStats(connection.redis),
+        RedisQuickcallStore(connection.redis),
     )
 
 

@@ -78,6 +78,11 @@ def sync_lock(account_id: str) -> str:
     return f"{_account(account_id)}:sync-lock"
 
 
+def quickcall(account_id: str, call_id: str) -> str:
+    """String with a TTL: the record (JSON) of a quickcall placed over SIP."""
+    return f"{_account(account_id)}:quickcall:{call_id}"
+
+
 def nonce_count(account_id: str, nonce: str) -> str:
     """String with a TTL: the highest digest nonce count seen for one nonce (replay guard)."""
     return f"{_account(account_id)}:nonce:{nonce}"

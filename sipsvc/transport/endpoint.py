@@ -26,7 +26,7 @@ from ..sip.parser import check_request, check_response, parse_datagram
 from ..sip.headers import top_via
 from ..sip.transaction import (
     MAGIC_COOKIE, AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
-    TransactionTimedOut,
+    TransactionTimedOut, TxState,
 )
 from ..sip.uas import make_response, preflight, response_address, stamp_via
 from .siblings import SiblingConnection, Siblings
@@ -34,6 +34,7 @@ from .siblings import SiblingConnection, Siblings
 log = logging.getLogger("sipsvc.sip")
 
 Handler = Callable[[Request, Source], Awaitable[Response]]
+Observer = Callable[[Response], None]
 ALLOWED_METHODS = frozenset({"REGISTER", "OPTIONS"})
 # Requests handled at once; more wait their turn instead of flooding Redis with connections.
 MAX_IN_FLIGHT = 256
@@ -62,6 +63,8 @@ class SipEndpoint:
         self.connections: dict[str, object] = {}  # TCP connection id -> connection
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._waiting: dict[str, asyncio.Future] = {}  # client transaction id -> final response
+        self._observers: dict[str, Observer] = {}  # client transaction id -> sees every response
+        self.allowed = ALLOWED_METHODS | frozenset(handlers)
         # Who we are among sibling workers: named in our branches and TCP connection ids.
         self.node = str(os.getpid())
         self.siblings: Siblings | None = None
@@ -130,18 +133,35 @@ class SipEndpoint:
 
     def _settle(self, event: ResponseReceived | TransactionTimedOut) -> None:
         """A final response (or the timeout) of a client transaction goes to its waiter."""
+        if self._observers:
+            self._observe(event)
         if isinstance(event, ResponseReceived) and event.response.status < 200:
             return
         future = self._waiting.pop(event.tx, None)
         if future is not None and not future.done():
             future.set_result(event.response if isinstance(event, ResponseReceived) else None)
 
+    def _observe(self, event: ResponseReceived | TransactionTimedOut) -> None:
+        """Every response of an observed transaction (1xx, and INVITE 2xx retransmissions in
+        Accepted, RFC 6026) goes to its observer while the transaction lives."""
+        observer = self._observers.get(event.tx)
+        if observer is not None and isinstance(event, ResponseReceived):
+            try:
+                observer(event.response)
+            except Exception:  # noqa: BLE001 - an observer bug must not stop the endpoint
+                log.exception("response observer failed")
+        if self.layer.state(event.tx) is TxState.TERMINATED:
+            self._observers.pop(event.tx, None)
+
     # -- requests of our own (client transactions) -------------------------------------------
 
-    def send_request(self, request: Request, target: Target) -> "asyncio.Future[Response | None]":
+    def send_request(self, request: Request, target: Target, *,
+                     on_response: Observer | None = None) -> "asyncio.Future[Response | None]":
         """Send ``request`` now in a new client transaction (RFC 3261 §17.1) to ``target``; the
         future gets its final response, or None when Timer F (B) fired first. Cancelling the
-        future only stops waiting: the transaction runs to its end.
+        future only stops waiting: the transaction runs to its end. ``on_response`` sees every
+        response the transaction passes up, provisional ones and an INVITE's 2xx
+        retransmissions included (which the TU must ACK again, RFC 6026 §8.4).
 
         Raises:
             TransactionError: the request cannot start a transaction (see ``send_request``).
@@ -150,8 +170,20 @@ class SipEndpoint:
         tx = self.layer.send_request(request, target, reliable=target.transport != "udp",
                                      now=self._loop.time())
         self._waiting[tx] = future
+        if on_response is not None:
+            self._observers[tx] = on_response
         self._flush()
         return future
+
+    def send_ack(self, ack: Request, target: Target) -> None:
+        """Send the ACK for a 2xx, which is no transaction (§13.2.2.4, §17.1.1.3)."""
+        self.layer.send(ack, target)
+        self._flush()
+
+    def add_handler(self, method: str, handler: Handler) -> None:
+        """Handle requests of ``method`` too (e.g. BYE within quickcall dialogs)."""
+        self.handlers[method] = handler
+        self.allowed = self.allowed | {method}
 
     def new_branch(self) -> str:
         """A Via branch for a request of ours; it names this worker, so a sibling that gets
@@ -213,10 +245,10 @@ class SipEndpoint:
         target, source = event.target
         # §8.2.6.2: a final response carries a To tag of ours (the registrar makes its own).
         to_tag = secrets.token_hex(8)
-        early = preflight(request, ALLOWED_METHODS, SUPPORTED_EXTENSIONS, to_tag=to_tag)
+        early = preflight(request, self.allowed, SUPPORTED_EXTENSIONS, to_tag=to_tag)
         if early is None and request.method == "OPTIONS":
             early = make_response(request, 200, to_tag=to_tag, headers=(
-                ("Allow", ", ".join(sorted(ALLOWED_METHODS))), ("Accept", "application/sdp"),
+                ("Allow", ", ".join(sorted(self.allowed))), ("Accept", "application/sdp"),
                 ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS))),
             ))
         if early is not None:
@@ -269,6 +301,9 @@ class SipEndpoint:
         self._timer = None
         self.layer.on_timer(self._loop.time())
         self._process()
+        if self._observers:  # INVITE transactions leave Accepted silently (Timer M)
+            for tx in [tx for tx in self._observers if self.layer.state(tx) is TxState.TERMINATED]:
+                del self._observers[tx]
 
     async def close(self) -> None:
         """Let requests in progress answer, then stop the timer; our own requests still
@@ -283,6 +318,7 @@ class SipEndpoint:
             if not future.done():
                 future.set_result(None)
         self._waiting.clear()
+        self._observers.clear()
 
 
 def _branch_node(branch: str | None) -> str | None:

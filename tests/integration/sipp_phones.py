@@ -78,6 +78,10 @@ class SippPhones:
             if not text.startswith(f"{method} "):
                 continue
             head, _, body = text.partition("\n\n")
+            if body:  # the trace turns CRLF into LF and drops the last one: the body is what is left
+                head = "\n".join(line for line in head.split("\n")
+                                 if not line.lower().startswith(("content-length:", "l:")))
+                body = body.replace("\n", "\r\n")
             out.append(parse_datagram((head.replace("\n", "\r\n") + "\r\n\r\n" + body).encode()))
         return out
 

@@ -199,10 +199,16 @@ async def test_a_missing_account_is_a_404_with_or_without_token(api):
     assert (await api.call("GET", path, token=None))[0].status == 404
 
 
-async def test_post_is_not_served_yet(api):
+async def test_placing_a_call_without_a_gateway_is_a_409_that_says_so(api):
     account, device = await _setup(api)
-    response, body = await api.call("POST", _path(account, device["id"]), token=account["token"])
-    assert response.status == 405 and "GET" in response.headers["Allow"]
+    for method, params in (("POST", None), ("GET", {"originate": "true"})):
+        response, body = await api.call(method, _path(account, device["id"]), token=account["token"],
+                                        params=params)
+        assert response.status == 409, body
+        assert body["message"] == "quickcall gateway not configured"
+        assert "quickcall.gateway is not configured" in body["data"]["message"]
+    response, body = await api.call("PUT", _path(account, device["id"]), token=account["token"])
+    assert response.status == 405 and response.headers["Allow"] == "GET, HEAD, POST"
 
 
 # -- who may ask ------------------------------------------------------------------------------

@@ -96,5 +96,6 @@ async def test_sipp_ip_authenticated_device(api, tmp_path):
 
 def test_every_scenario_is_run():
     here = Path(__file__).parent
-    source = "".join((here / name).read_text() for name in ("test_sipp.py", "test_sync.py", "sipp_phones.py"))
+    source = "".join((here / name).read_text() for name in ("test_sipp.py", "test_sync.py", "sipp_phones.py",
+                                                        "test_quickcall_call.py"))
     assert all(path.name in source for path in SCENARIOS.glob("*.xml"))

@@ -61,6 +61,12 @@ def test_the_example_file_shows_every_setting_with_its_default():
     ('http = ', "config"),
     ('[quickcall]\nallow_anonymous = "maybe"', "quickcall.allow_anonymous"),
     ('[quickcall]\nallow_anonymous = 1', "quickcall.allow_anonymous"),
+    ('[quickcall]\ngateway = "http://pbx.example.com"', "quickcall.gateway"),
+    ('[quickcall]\ngateway = "sip:100@pbx.example.com"', "quickcall.gateway"),
+    ('[quickcall]\ngateway = "sip:pbx.example.com;transport=tcp"', "quickcall.gateway"),
+    ('[quickcall]\ngateway = "sip:{number}x@pbx.example.com"', "quickcall.gateway"),
+    ('[quickcall]\ngateway = "sip:{user}@pbx.example.com"', "quickcall.gateway"),
+    ('[quickcall]\ngateway = "sip:pbx.example.com:99999"', "quickcall.gateway"),
 ])
 def test_a_bad_file_names_the_setting(tmp_path: Path, toml, named):
     path = tmp_path / "bad.toml"
@@ -87,3 +93,12 @@ def test_anonymous_quickcalls_can_be_turned_off(tmp_path: Path):
     assert load_config(path, env={}).quickcall_allow_anonymous is False
     assert load_config(env={"SIPSVC_QUICKCALL_ALLOW_ANONYMOUS": "false"}).quickcall_allow_anonymous is False
     assert load_config(path, env={"SIPSVC_QUICKCALL_ALLOW_ANONYMOUS": "true"}).quickcall_allow_anonymous is True
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("sip:127.0.0.1:5080", "sip:127.0.0.1:5080"),
+    (" sip:{number}@pbx.example.com;user=phone ", "sip:{number}@pbx.example.com;user=phone"),
+    ("", None),
+])
+def test_the_quickcall_gateway(value, expected):
+    assert load_config(env={"SIPSVC_QUICKCALL_GATEWAY": value}).quickcall_gateway == expected
