@@ -30,7 +30,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LAG_INTERVAL = 0.5  # seconds between two event-loop lag measurements (and counter copies)
 _METHODS = frozenset({"GET", "PUT", "POST", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-_RESPONDED = re.compile(r"^responded_(\d{3})$")
+_RESPONDED = re.compile(r"^responded_REGISTER_(\d{3})$")
 _API_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -161,7 +161,7 @@ class Metrics:
 
     def _endpoint_counter(self, key: str) -> Counter | None:
         responded = _RESPONDED.match(key)
-        if responded:  # the endpoint's only request handler is the registrar's
+        if responded:  # final responses of the registrar (BYE and others are sip_events)
             return self.register_responses.labels(responded.group(1))
         if key in ("received_request", "received_response"):
             return self.received.labels(key.removeprefix("received_"))

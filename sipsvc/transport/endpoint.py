@@ -265,7 +265,7 @@ class SipEndpoint:
         except Exception:  # noqa: BLE001 - a handler bug must still answer the phone
             log.exception("handler for %s failed", request.method)
             response = make_response(request, 500)
-        self.counters[f"responded_{response.status}"] += 1
+        self.counters[f"responded_{request.method}_{response.status}"] += 1
         try:
             self.layer.respond(tx, response, self._loop.time())
         except Exception:  # noqa: BLE001 - the transaction ended (e.g. transport closed)
