@@ -93,7 +93,7 @@ class Originator:
             invite = invites.phone_invite(
                 binding.contact, address_of_record=placement.address_of_record, realm=placement.realm,
                 caller_name=placement.caller_name, caller_number=placement.number,
-                call_id=f"{call_id}-quickcall{suffix}", from_tag=self._token(8),
+                call_id=f"{call_id}-quickcall{suffix}", from_tag=self._endpoint.new_tag(),
                 branch=self._endpoint.new_branch(), transport=binding.transport,
                 local=self._endpoint.local_address(target), route=binding.path,
                 auto_answer=placement.auto_answer,
@@ -198,7 +198,7 @@ class Originator:
         content_type = phone.answer.header("Content-Type") or "application/sdp"
         invite = invites.gateway_invite(
             uri, caller_name=placement.callee_name, caller_uri=placement.callee_uri,
-            call_id=f"{call.id}-number", from_tag=self._token(8), branch=self._endpoint.new_branch(),
+            call_id=f"{call.id}-number", from_tag=self._endpoint.new_tag(), branch=self._endpoint.new_branch(),
             local=self._endpoint.local_address(target), offer=phone.answer.body, content_type=content_type,
         )
         gateway = call.gateway = self._send_invite(call, Leg("gateway", invite, target))

@@ -23,7 +23,7 @@ from ..registrar.policy import Source
 from ..sip.errors import SipParseError
 from ..sip.message import Request, Response
 from ..sip.parser import check_request, check_response, parse_datagram
-from ..sip.headers import top_via
+from ..sip.headers import name_addr_of, top_via
 from ..sip.transaction import (
     MAGIC_COOKIE, AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
     TransactionTimedOut, TxState,
@@ -89,6 +89,8 @@ class SipEndpoint:
         try:
             if isinstance(message, Request):
                 check_request(message)
+                if self.siblings is not None and self._to_sibling(message, source):
+                    return
                 message = stamp_via(message, source.ip, source.port)
                 if target.transport == "udp":
                     target = Target("udp", response_address(message, target.address))
@@ -106,6 +108,15 @@ class SipEndpoint:
         self.counters[f"received_{'request' if isinstance(message, Request) else 'response'}"] += 1
         self.layer.receive(message, (target, source), reliable=target.transport != "udp", now=now)
         self._process()
+
+    def _to_sibling(self, request: Request, source: Source) -> bool:
+        """Pass a request within a sibling's dialog (its To tag names the sibling) to it."""
+        owner = _tag_node(name_addr_of(request, "To").param("tag"))
+        if owner is None or owner == self.node:
+            return False
+        self.siblings.forward_request(owner, request.to_bytes(), source.transport, (source.ip, source.port),
+                                      source.connection)
+        return True
 
     def refuse(self, error: SipParseError, target: Target) -> None:
         """Answer a request that cannot be processed, if it has a Via to answer to (§8.2; RFC 4475
@@ -185,6 +196,11 @@ class SipEndpoint:
         self.handlers[method] = handler
         self.allowed = self.allowed | {method}
 
+    def new_tag(self) -> str:
+        """A From tag for a dialog of ours; it names this worker, so a sibling that gets a
+        request within the dialog (a BYE) passes it here."""
+        return f"{self.node}-{secrets.token_hex(6)}"
+
     def new_branch(self) -> str:
         """A Via branch for a request of ours; it names this worker, so a sibling that gets
         the response passes it here."""
@@ -203,7 +219,7 @@ class SipEndpoint:
 
     async def join_siblings(self, data_dir: str) -> None:
         """Exchange messages with the other workers serving ``data_dir`` (see siblings.py)."""
-        siblings = Siblings(data_dir, on_response=self.sibling_response,
+        siblings = Siblings(data_dir, on_response=self.sibling_response, on_request=self.sibling_request,
                             on_send=self.send_on_connection, counters=self.counters)
         await siblings.start()
         self.siblings = siblings
@@ -215,6 +231,20 @@ class SipEndpoint:
         except SipParseError:
             return
         self.message_received(message, Source(source[0], source[1], transport), Target(transport, source))
+
+    def sibling_request(self, data: bytes, transport: str, source: tuple[str, int], sender: str,
+                        connection_id: str | None) -> None:
+        """A request within one of our dialogs that reached a sibling; answers go back the way
+        it came (through the sibling's connection when it came over TCP)."""
+        try:
+            message = parse_datagram(data)
+        except SipParseError:
+            return
+        if connection_id is not None and self.siblings is not None:
+            target = Target(transport, source, SiblingConnection(self.siblings, sender, connection_id))
+        else:
+            target = Target(transport, source)
+        self.message_received(message, Source(source[0], source[1], transport, connection_id), target)
 
     def send_on_connection(self, connection_id: str, data: bytes) -> None:
         """Bytes a sibling wants written on one of our TCP connections."""
@@ -319,6 +349,14 @@ class SipEndpoint:
                 future.set_result(None)
         self._waiting.clear()
         self._observers.clear()
+
+
+def _tag_node(tag: str | None) -> str | None:
+    """The worker named in a tag made by ``new_tag``."""
+    if not tag or "-" not in tag:
+        return None
+    node = tag.split("-", 1)[0]
+    return node if node.isdigit() else None
 
 
 def _branch_node(branch: str | None) -> str | None:

@@ -1,16 +1,19 @@
 """Messages between the worker processes of one ``sipsvc serve --workers N``.
 
 The workers share the SIP port, so a message does not always reach the worker that needs it:
-- the answer to a request we sent (a check-sync NOTIFY) reaches whichever worker the kernel
-  picks, not necessarily the one whose client transaction waits for it;
+- the answer to a request we sent (a check-sync NOTIFY, a quickcall INVITE) reaches whichever
+  worker the kernel picks, not necessarily the one whose client transaction waits for it;
+- a request within a dialog of ours (the BYE ending a quickcall) must reach the worker holding
+  the call;
 - a phone registered over TCP is reachable only through the worker that accepted its
   connection, while the API call that wants to reach it may land on another.
 
-So every worker names itself (its pid) in the branches of its own requests and in the ids of
-its TCP connections, and listens on a Unix datagram socket in the abstract namespace (no file,
-no cleanup) named after the data directory and its pid. A response carrying a sibling's branch
-is passed to that sibling with the address it came from; bytes for a sibling's connection are
-passed to it to write. A sibling that is gone (restarted) refuses the datagram: the message is
+So every worker names itself (its pid) in the branches of its own requests, in its dialog tags
+and in the ids of its TCP connections, and listens on a Unix datagram socket in the abstract
+namespace (no file, no cleanup) named after the data directory and its pid. A response carrying
+a sibling's branch, or a request carrying a sibling's tag, is passed to that sibling with the
+address it came from (and the connection, which the sibling answers through us); bytes for a
+sibling's connection are passed to it to write. A sibling that is gone (restarted) refuses the datagram: the message is
 dropped and counted, as the network would drop it, and Timer F reports the request.
 """
 
@@ -25,9 +28,10 @@ from typing import Callable
 
 log = logging.getLogger("sipsvc.sip")
 
-# Forwarded response: b"R <transport> <ip> <port>\n" + message; bytes to write on a sibling's
-# connection: b"S <connection id>\n" + bytes.
-_RESPONSE, _SEND = b"R", b"S"
+# Forwarded response: b"R <transport> <ip> <port>\n" + message; forwarded request:
+# b"Q <transport> <ip> <port> <sender> <connection id or ->\n" + message; bytes to write on a
+# sibling's connection: b"S <connection id>\n" + bytes.
+_RESPONSE, _REQUEST, _SEND = b"R", b"Q", b"S"
 
 
 def _address(group: str, node: str) -> bytes:
@@ -36,10 +40,12 @@ def _address(group: str, node: str) -> bytes:
 
 class Siblings:
     def __init__(self, data_dir: str, *, on_response: Callable[[bytes, str, tuple[str, int]], None],
+                 on_request: Callable[[bytes, str, tuple[str, int], str, str | None], None],
                  on_send: Callable[[str, bytes], None], counters) -> None:
         self.me = str(os.getpid())
         self._group = hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:16]
         self._on_response = on_response
+        self._on_request = on_request
         self._on_send = on_send
         self._counters = counters
         self._sock: socket.socket | None = None
@@ -63,6 +69,12 @@ class Siblings:
 
     def forward_response(self, node: str, data: bytes, transport: str, source: tuple[str, int]) -> None:
         self._post(node, b"%s %s %s %d\n" % (_RESPONSE, transport.encode(), source[0].encode(), source[1]) + data)
+
+    def forward_request(self, node: str, data: bytes, transport: str, source: tuple[str, int],
+                        connection_id: str | None) -> None:
+        head = b"%s %s %s %d %s %s\n" % (_REQUEST, transport.encode(), source[0].encode(), source[1],
+                                          self.me.encode(), (connection_id or "-").encode())
+        self._post(node, head + data)
 
     def send_on_connection(self, node: str, connection_id: str, data: bytes) -> None:
         self._post(node, b"%s %s\n" % (_SEND, connection_id.encode()) + data)
@@ -95,6 +107,10 @@ class Siblings:
             if fields[0] == _RESPONSE and len(fields) == 4:
                 source = (fields[2].decode(), int(fields[3]))
                 self._on_response(payload, fields[1].decode(), source)
+            elif fields[0] == _REQUEST and len(fields) == 6:
+                source = (fields[2].decode(), int(fields[3]))
+                connection_id = None if fields[5] == b"-" else fields[5].decode()
+                self._on_request(payload, fields[1].decode(), source, fields[4].decode(), connection_id)
             elif fields[0] == _SEND and len(fields) == 2:
                 self._on_send(fields[1].decode(), payload)
         except (ValueError, UnicodeDecodeError):

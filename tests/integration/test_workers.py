@@ -20,7 +20,8 @@ import aiohttp
 
 from sipsvc.transport.spread import spread_by_payload
 from tests.conftest import ADMIN_TOKEN, Api, free_port
-from tests.integration.sipp_phones import SippPhones, wait_registered
+from tests.integration.sipp_phones import SippPhones, wait_for, wait_registered
+from tests.integration.test_quickcall_call import SippGateway
 from tests.integration.test_sync import PASSWORD, new_phone_device, sync_path
 
 REQUESTS = 600
@@ -171,3 +172,30 @@ def test_the_spread_program_keeps_copies_together_and_spreads_different_datagram
     finally:
         for sock in (*group, client):
             sock.close()
+
+
+async def test_a_bye_reaching_either_worker_ends_the_quickcall_its_sibling_holds(redis_url, tmp_path):
+    """The gateway's BYE lands on whichever worker its bytes hash to; the worker holding the call
+    (named in the dialog's tag) must get it and answer 200, never 481."""
+    gateway_port = free_port()
+    settings = {"SIPSVC_T1": "0.05", "SIPSVC_DIGEST_ALGORITHMS": "MD5,SHA-256",
+                "SIPSVC_QUICKCALL_GATEWAY": f"sip:127.0.0.1:{gateway_port}"}
+    with _two_workers(redis_url, tmp_path, **settings) as (_, _, http, sip):
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{http}", connector=connector) as session:
+            api = _ProcessApi(session, sip)
+            account = await api.new_account()
+            device = await new_phone_device(api, account, "alice")
+            async with SippPhones(tmp_path, api.sip_address, account["realm"], [("alice", PASSWORD)],
+                                  uas="uas-quickcall-phone-answer.xml") as phone:
+                await wait_registered(api, account, [device["id"]])
+                for call in range(4):  # each BYE reaches the holder by chance with probability 1/2
+                    async with SippGateway(tmp_path, "uas-quickcall-gateway-answer-then-bye.xml",
+                                           port=gateway_port) as gateway:
+                        response, body = await api.call(
+                            "POST", f"/v2/accounts/{account['id']}/devices/{device['id']}/quickcall/{100 + call}",
+                            token=account["token"], params={"wait": "true"})
+                        assert response.status == 200 and body["data"]["call"]["outcome"] == "answered", body
+                        code, log = await gateway.finish()
+                        assert code == 0, log  # its BYE was answered 200, not 481
+                    await wait_for(lambda: len(phone.received("BYE")) > call, what="the phone's BYE")
