@@ -11,6 +11,7 @@ from .claims import Claims
 from .connection import Store, open_store
 from .devices import RedisDeviceStore
 from .notify import RedisNotifyStore
+from .registration_events import RegistrationEventFeed
 from .scripts import Scripts
 
 
@@ -23,6 +24,7 @@ class Stores:
     devices: RedisDeviceStore
     bindings: RedisBindingStore
     notify: RedisNotifyStore
+    registration_events: RegistrationEventFeed
 
     @property
     def description(self) -> str:
@@ -47,6 +49,7 @@ def stores_for(connection: Store) -> Stores:
         RedisDeviceStore(connection.redis, scripts, claims),
         RedisBindingStore(connection.redis, scripts),
         RedisNotifyStore(connection.redis),
+        RegistrationEventFeed(connection.redis),
     )
 
 
