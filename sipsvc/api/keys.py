@@ -5,6 +5,7 @@ from aiohttp import web
 from ..accounts.service import AccountService
 from ..config import Config
 from ..devices.service import DeviceService
+from ..events.hub import RegistrationEvents
 from ..notify.service import NotifyService
 from ..quickcall.service import QuickcallService
 from ..registrar.service import RegistrarService
@@ -15,3 +16,4 @@ DEVICES = web.AppKey("devices", DeviceService)
 REGISTRAR = web.AppKey("registrar", RegistrarService)
 NOTIFIER = web.AppKey("notifier", NotifyService)
 QUICKCALL = web.AppKey("quickcall", QuickcallService)
+EVENTS = web.AppKey("events", RegistrationEvents)

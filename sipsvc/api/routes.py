@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from .views import accounts, devices, quickcall
+from .views import accounts, devices, events, quickcall
 
 ACCOUNT = "/v2/accounts/{account_id}"
 
@@ -24,4 +24,5 @@ def add_routes(app: web.Application) -> None:
         web.delete(f"{ACCOUNT}/devices/{{device_id}}", devices.delete_device),
         web.get(f"{ACCOUNT}/users/{{user_id}}/devices", devices.user_devices),
         web.get(f"{ACCOUNT}/devices/{{device_id}}/quickcall/{{number}}", quickcall.quickcall),
+        web.get(f"{ACCOUNT}/registrations/events", events.registration_events),
     ])
