@@ -2,7 +2,8 @@
 
 from aiohttp import web
 
-from .views import accounts, devices, events, quickcall
+from . import openapi
+from .views import accounts, devices, events, quickcall, ui
 
 ACCOUNT = "/v2/accounts/{account_id}"
 
@@ -25,4 +26,7 @@ def add_routes(app: web.Application) -> None:
         web.get(f"{ACCOUNT}/users/{{user_id}}/devices", devices.user_devices),
         web.get(f"{ACCOUNT}/devices/{{device_id}}/quickcall/{{number}}", quickcall.quickcall),
         web.get(f"{ACCOUNT}/registrations/events", events.registration_events),
+        web.get("/v2/openapi.json", openapi.openapi_document),
+        web.get("/ui/", ui.index),
+        web.get("/ui/{asset}", ui.asset),
     ])
