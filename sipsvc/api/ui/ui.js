@@ -179,14 +179,20 @@ expiryTimer = setInterval(() => {
 }, 1000);
 
 // #account=<id>&token=<token> (or #api_key=<key>) fills the form and connects; the fragment
-// never reaches the server. Otherwise the last session of this tab is reused.
-const fragment = new URLSearchParams(location.hash.slice(1));
-const saved = JSON.parse(sessionStorage.getItem("sipsvc-ui") || "null");
-if (fragment.get("token") || fragment.get("api_key")) {
+// never reaches the server and is cleared from the address bar. Otherwise the last session of
+// this tab is reused.
+function fromFragment() {
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  if (!fragment.get("token") && !fragment.get("api_key")) return false;
   $("account").value = fragment.get("account") || "";
-  start(fragment.get("account") || "", fragment.get("token") || "", fragment.get("api_key") || "");
   history.replaceState(null, "", location.pathname);
-} else if (saved) {
+  start(fragment.get("account") || "", fragment.get("token") || "", fragment.get("api_key") || "");
+  return true;
+}
+
+window.addEventListener("hashchange", fromFragment);
+const saved = JSON.parse(sessionStorage.getItem("sipsvc-ui") || "null");
+if (!fromFragment() && saved) {
   $("account").value = saved.account;
   start(saved.account, saved.token, "");
 }
