@@ -1,4 +1,5 @@
-"""The command line: ``sipsvc serve`` (and, from the operations issue, operator commands)."""
+"""The command line: ``sipsvc serve``, and the operator commands (``sipsvc.opcli``), which talk
+to a running service's HTTP API."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import uvloop
 from aiohttp import web
 
+from . import opcli
 from .app import SIP_LISTENERS, STORES, create_app
 from .config import ConfigError, load_config
 from .store.errors import StoreUnavailableError
@@ -35,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", metavar="N", help="worker processes (default 1; one per core)")
     # Set by the supervisor for its workers: bind with SO_REUSEPORT beside the others (N in all).
     serve.add_argument("--reuse-port", metavar="N", type=int, default=0, help=argparse.SUPPRESS)
+    opcli.add_commands(commands)
     return parser
 
 
@@ -82,6 +85,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "operate", None) is not None:
+        return opcli.run(args)
     try:
         return _serve(args)
     except ConfigError as exc:
