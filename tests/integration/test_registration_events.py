@@ -144,3 +144,21 @@ async def test_every_watcher_of_an_account_gets_each_event(api):
             assert (await client.register("alice", PASSWORD, account["realm"])).status == 200
         assert (await first.until("register"))["device_id"] == device["id"]
         assert (await second.until("register"))["device_id"] == device["id"]
+
+
+async def test_an_open_stream_does_not_hold_up_stopping_the_service(redis_url):
+    import urllib.request
+
+    from tests.live import LiveServer
+
+    server = LiveServer(redis_url)
+    account = server.new_account()
+    request = urllib.request.Request(f"{server.base}/v2/accounts/{account['id']}/registrations/events",
+                                     headers={"X-Auth-Token": account["token"]})
+    stream = await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+    assert (await asyncio.to_thread(stream.readline)).startswith(b"event: snapshot")
+    started = time.monotonic()
+    returncode, stderr = await asyncio.to_thread(server.stop)
+    assert returncode == 0, stderr
+    assert time.monotonic() - started < 5  # aiohttp would otherwise wait up to a minute for it
+    stream.close()
