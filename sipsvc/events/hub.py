@@ -123,7 +123,11 @@ class RegistrationEvents:
         """Watch an account: subscribes (waiting until Redis confirms), then reads the
         snapshot. Events heard meanwhile are queued behind it, so none is lost (one may be
         seen twice, which changes no state)."""
-        account = self._accounts.setdefault(account_id, _Account())
+        account = self._accounts.get(account_id)
+        if account is None:
+            account = self._accounts[account_id] = _Account()
+            if self._feed.subscribed(account_id):
+                account.subscribed.set()
         watch = Watch({}, 0.0)
         account.watches.add(watch)
         self._feed.want(account_id)

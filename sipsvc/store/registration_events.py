@@ -37,6 +37,7 @@ class RegistrationEventFeed:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._wanted: set[str] = set()
+        self._confirmed: set[str] = set()  # accounts whose subscription Redis has confirmed
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._on_event: OnEvent = lambda account_id, event: None
@@ -62,6 +63,11 @@ class RegistrationEventFeed:
     def unwant(self, account_id: str) -> None:
         self._wanted.discard(account_id)
 
+    def subscribed(self, account_id: str) -> bool:
+        """Whether the account's channel is subscribed now (Redis confirmed it, and it is not
+        being dropped yet): a watcher arriving just as the last one left need not wait."""
+        return account_id in self._confirmed
+
     async def registered(self, account_id: str, now: float) -> dict[str, float]:
         """Device id -> expiry of its latest binding, for the account's registered devices."""
         rows = await self._redis.zrangebyscore(
@@ -79,12 +85,15 @@ class RegistrationEventFeed:
             await pubsub.subscribe(*(keys.registration_events(a) for a in added))
             subscribed |= added
         if removed:
+            self._confirmed -= removed
             await pubsub.unsubscribe(*(keys.registration_events(a) for a in removed))
             subscribed -= removed
 
     def _dispatch(self, message: dict) -> None:
         account_id = keys.account_of_registration_events(message["channel"])
         if message["type"] == "subscribe":
+            if account_id in self._wanted:
+                self._confirmed.add(account_id)
             self._on_subscribed(account_id)
         elif message["type"] == "message":
             try:
@@ -110,6 +119,7 @@ class RegistrationEventFeed:
             except (RedisError, OSError) as exc:
                 log.warning("registration events paused until Redis pub/sub is back: %s", exc)
             finally:
+                self._confirmed.clear()
                 self._on_lost()
                 await pubsub.aclose()
             for _ in range(int(RETRY / POLL)):

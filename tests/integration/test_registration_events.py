@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 
 from tests.sipclient import SipClient
@@ -162,3 +163,27 @@ async def test_an_open_stream_does_not_hold_up_stopping_the_service(redis_url):
     assert returncode == 0, stderr
     assert time.monotonic() - started < 5  # aiohttp would otherwise wait up to a minute for it
     stream.close()
+
+
+async def test_a_watcher_arriving_just_as_the_last_one_left_is_served_at_once(redis_url):
+    import redis.asyncio as aioredis
+
+    from sipsvc.events.hub import RegistrationEvents
+    from sipsvc.store.registration_events import RegistrationEventFeed
+
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    hub = RegistrationEvents(RegistrationEventFeed(client))
+    hub.start()
+    try:
+        account_id = os.urandom(16).hex()
+        async with hub.watch(account_id) as first:
+            assert first.snapshot == {}
+        # The feed has not dropped the subscription yet; the new watcher must not wait for a
+        # confirmation that will never come.
+        started = time.monotonic()
+        async with hub.watch(account_id):
+            pass
+        assert time.monotonic() - started < 1
+    finally:
+        await hub.stop()
+        await client.aclose()
