@@ -40,7 +40,7 @@ class Context:
                                 args.token or os.environ.get("SIPSVC_TOKEN"))
         self._account = args.account or os.environ.get("SIPSVC_ACCOUNT")
         api_key = args.api_key or os.environ.get("SIPSVC_API_KEY")
-        if api_key and not args.token:
+        if api_key and not self.client.token:
             # An API key names its account: trade it for a token (and the account id).
             answer = self.client.request("PUT", "/v2/api_auth", data={"api_key": api_key})
             self.client.token = answer["auth_token"]
