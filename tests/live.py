@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,14 +26,16 @@ class LiveServer:
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = tempfile.mkdtemp(prefix="sipsvc-live-")
         environment = {**os.environ, "SIPSVC_ADMIN_TOKEN": ADMIN, **(env or {})}
+        # A file, not a pipe: a chatty server must never block on a pipe nobody reads yet.
+        self.log = open(os.path.join(self.data_dir, "stderr.log"), "w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sipsvc", "serve", "--redis-url", redis_url, "--data-dir", self.data_dir,
              "--http", f"127.0.0.1:{self.port}", "--sip", f"127.0.0.1:{self.sip_port}", *args],
-            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=environment, stdout=subprocess.DEVNULL, stderr=self.log, text=True,
         )
         deadline = time.monotonic() + 20
         while True:
-            assert self.process.poll() is None, self.process.communicate()
+            assert self.process.poll() is None, self.stderr()
             try:
                 urllib.request.urlopen(self.base + "/v2/openapi.json", timeout=2).close()
                 return
@@ -65,8 +68,15 @@ class LiveServer:
         assert status == 201, body
         return body["data"]
 
+    def stderr(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
     def stop(self) -> tuple[int, str]:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        _, stderr = self.process.communicate(timeout=30)
+        self.process.wait(timeout=30)
+        stderr = self.stderr()
+        self.log.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
         return self.process.returncode, stderr

@@ -7,6 +7,8 @@ The registration events stream is left out: it is infinite by design (its own te
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
@@ -47,7 +49,7 @@ def test_every_answer_matches_the_document(case, live):
     if case.path_parameters:
         if "account_id" in case.path_parameters:
             case.path_parameters["account_id"] = account["id"]
-        if "device_id" in case.path_parameters and hash(str(case.body)) % 2:
+        if "device_id" in case.path_parameters and zlib.crc32(repr(case.body).encode()) % 2:
             case.path_parameters["device_id"] = device["id"]
     headers = {"X-Auth-Token": account["token"]}
     if case.path == "/v2/accounts" and case.method == "PUT":
