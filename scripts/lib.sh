@@ -22,15 +22,20 @@ ensure_venv() {
   .venv/bin/python -m pip install -q --upgrade pip
 }
 
-# Debian packages the tests need (SIPp is a real SIP peer in the integration tests).
+# Debian packages the tests need: SIPp (a real SIP peer in the integration tests), and
+# headless Chromium with its WebDriver (the operator page's browser test).
 ensure_test_packages() {
-  if command -v sipp >/dev/null; then
+  local missing=()
+  command -v sipp >/dev/null || missing+=(sip-tester)
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v chromedriver >/dev/null || missing+=(chromium-driver)
+  if [ ${#missing[@]} = 0 ]; then
     return
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq sip-tester >/dev/null
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "sipp is missing: install Debian's sip-tester (apt-get install sip-tester)" >&2
+    echo "missing Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
     exit 1
   fi
 }

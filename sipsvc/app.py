@@ -17,12 +17,13 @@ from aiohttp import web
 
 from .accounts.service import AccountService
 from .api.errors import error_middleware
-from .api.keys import (ACCOUNTS, CONFIG, DEVICES, METRICS, NOTIFIER, QUICKCALL, REGISTRAR, SIP_ENDPOINT,
-                       SIP_LISTENERS, STORES)
+from .api.keys import (ACCOUNTS, CONFIG, DEVICES, EVENTS, METRICS, NOTIFIER, QUICKCALL, REGISTRAR,
+                       SIP_ENDPOINT, SIP_LISTENERS, STORES)
 from .api.metrics import Metrics, measure_loop_lag
 from .api.routes import add_routes
 from .config import Config, ConfigError
 from .devices.service import DeviceService
+from .events.hub import RegistrationEvents
 from .notify.service import NotifyService
 from .quickcall.originator import Originator
 from .quickcall.service import QuickcallService
@@ -70,6 +71,7 @@ def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(_sip_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
+    app.on_shutdown.append(_close_event_streams)
     add_routes(app)
     return app
 
@@ -92,10 +94,19 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         nonces=NonceSigner(secret, config.nonce_lifetime), nonce_lifetime=config.nonce_lifetime,
         random_bytes=secrets.token_bytes, algorithms=config.digest_algorithms,
     )
+    app[EVENTS] = RegistrationEvents(stores.registration_events)
+    app[EVENTS].start()
     try:
         yield
     finally:
+        await app[EVENTS].stop()
         await stores.close()
+
+
+async def _close_event_streams(app: web.Application) -> None:
+    """Open event streams end first, so they do not hold up a graceful shutdown."""
+    if EVENTS in app:
+        app[EVENTS].close_streams()
 
 
 async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,4 +1,5 @@
-"""The command line: ``sipsvc serve`` (and, from the operations issue, operator commands)."""
+"""The command line: ``sipsvc serve``, and the operator commands (``sipsvc.opcli``), which talk
+to a running service's HTTP API."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import uvloop
 from aiohttp import web
 
-from . import logs
+from . import logs, opcli
 from .app import SIP_LISTENERS, STORES, create_app
 from .config import ConfigError, load_config, summarize
 from .store.errors import StoreUnavailableError
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", metavar="FILE")
     check.add_argument("--with-env", action="store_true",
                        help="apply the SIPSVC_* environment variables too, as serve would")
+    opcli.add_commands(commands)
     return parser
 
 
@@ -100,6 +102,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "operate", None) is not None:
+        return opcli.run(args)
     try:
         if args.command == "config":
             return _config_check(args)

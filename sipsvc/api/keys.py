@@ -5,6 +5,7 @@ from aiohttp import web
 from ..accounts.service import AccountService
 from ..config import Config
 from ..devices.service import DeviceService
+from ..events.hub import RegistrationEvents
 from ..notify.service import NotifyService
 from ..quickcall.service import QuickcallService
 from ..registrar.service import RegistrarService
@@ -23,3 +24,4 @@ STORES = web.AppKey("stores", Stores)
 SIP_LISTENERS = web.AppKey("sip_listeners", Listeners)
 SIP_ENDPOINT = web.AppKey("sip_endpoint", SipEndpoint)
 METRICS = web.AppKey("metrics", Metrics)
+EVENTS = web.AppKey("events", RegistrationEvents)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import orjson
 from aiohttp import web
 
 from ..accounts.service import Principal
@@ -63,6 +64,12 @@ async def request_data(request: web.Request, *, optional: bool = False) -> dict:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise BadRequestError(f"request body is not valid JSON: {exc}") from None
+    try:
+        # What the store cannot write back (integers beyond 64 bits, lone UTF-16 surrogates)
+        # is refused here, not answered with a 500 later.
+        orjson.dumps(body)
+    except TypeError as exc:
+        raise BadRequestError(f"request body is not valid JSON for this API: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequestError('request body must be a JSON object like {"data": {...}}')
     if optional and "data" not in body:

@@ -2,7 +2,8 @@
 
 from aiohttp import web
 
-from .views import accounts, devices, health, quickcall
+from . import openapi
+from .views import accounts, devices, events, health, quickcall, ui
 
 ACCOUNT = "/v2/accounts/{account_id}"
 
@@ -32,4 +33,8 @@ def add_routes(app: web.Application) -> None:
         web.get("/healthz", health.healthz),
         web.get("/readyz", health.readyz),
         web.get("/metrics", health.metrics),
+        web.get(f"{ACCOUNT}/registrations/events", events.registration_events),
+        web.get("/v2/openapi.json", openapi.openapi_document),
+        web.get("/ui/", ui.index),
+        web.get("/ui/{asset}", ui.asset),
     ])

@@ -12,6 +12,7 @@ from .connection import Store, open_store
 from .devices import RedisDeviceStore
 from .notify import RedisNotifyStore
 from .quickcall import RedisQuickcallStore
+from .registration_events import RegistrationEventFeed
 from .scripts import Scripts
 from .stats import RedisStats
 
@@ -27,6 +28,7 @@ class Stores:
     notify: RedisNotifyStore
     stats: RedisStats
     quickcall: RedisQuickcallStore
+    registration_events: RegistrationEventFeed
 
     @property
     def description(self) -> str:
@@ -53,6 +55,7 @@ def stores_for(connection: Store) -> Stores:
         RedisNotifyStore(connection.redis),
         RedisStats(connection.redis),
         RedisQuickcallStore(connection.redis),
+        RegistrationEventFeed(connection.redis),
     )
 
 

@@ -60,7 +60,7 @@ class RedisBindingStore:
         result = await self._pipeliner.run(
             self._scripts.save_bindings,
             [keys.bindings(account_id, device_id), keys.registered_devices(account_id),
-             keys.nonce_count(account_id, nonce or "-")],
+             keys.nonce_count(account_id, nonce or "-"), keys.registration_events(account_id)],
             args,
         )
         status = result[0]

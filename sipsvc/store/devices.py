@@ -9,6 +9,7 @@ account script runs and released after it, so two writers can never both hold on
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
@@ -130,6 +131,7 @@ class RedisDeviceStore:
                     old.mac, new.mac, len(removed_users), json.dumps(sorted(new_claims)),
                     _json(auth), "1" if flush_bindings else "0",
                     keys.AUTH_CHANNEL, json.dumps(sorted(old_claims.keys() | new_claims.keys())),
+                    keys.registration_events(account_id), repr(now),
                 ],
             )
             _raise_for(result, new)
@@ -157,7 +159,8 @@ class RedisDeviceStore:
                 *(keys.user_devices(account_id, u) for u in users),
             ],
             args=[device_id, expected_revision, indexes.mac, keys.AUTH_CHANNEL,
-                  json.dumps(sorted(_claims(indexes)))],
+                  json.dumps(sorted(_claims(indexes))), keys.registration_events(account_id),
+                  repr(time.time())],
         )
         _raise_for(result, indexes)
         me = _holder_ref(account_id, device_id)

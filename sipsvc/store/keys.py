@@ -73,6 +73,17 @@ def registered_devices(account_id: str) -> str:
     return f"{_account(account_id)}:registered"
 
 
+def registration_events(account_id: str) -> str:
+    """Pub/sub channel: the account's registration events (JSON), published by the scripts
+    that change bindings (see registration_events.py)."""
+    return f"{_account(account_id)}:registration-events"
+
+
+def account_of_registration_events(channel: str) -> str:
+    """The account id of a ``registration_events`` channel name."""
+    return channel[len(PREFIX) + 4:].partition("}")[0]
+
+
 def sync_lock(account_id: str) -> str:
     """String with a TTL: held (by any node) while a bulk check-sync of the account runs."""
     return f"{_account(account_id)}:sync-lock"

@@ -356,3 +356,15 @@ async def test_nothing_is_created_when_a_put_fails_validation(api):
     await rejected(api, account, {"name": "dup", "mac_address": "00:04:F2:AB:7E:FD"})
     _, listing = await api.call("GET", devices_path(account), token=account["token"])
     assert [row["name"] for row in listing["data"]] == ["holder"]
+
+
+async def test_a_body_the_store_cannot_write_back_is_refused_not_a_500(api):
+    # Found by schemathesis: Python's JSON parser takes integers of any size and lone UTF-16
+    # surrogates, which the stored JSON cannot hold.
+    account = await api.new_account()
+    path = f"/v2/accounts/{account['id']}/devices"
+    for body in (b'{"data": {"name": "big", "mobile": {"x": -976501615565002768384}}}',
+                 b'{"data": {"name": "lone \\ud84e surrogate"}}'):
+        response, answer = await api.call("PUT", path, token=account["token"], data=body)
+        assert response.status == 400, answer
+        assert answer["data"]["message"].startswith("request body is not valid JSON for this API")

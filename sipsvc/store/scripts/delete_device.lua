@@ -4,6 +4,7 @@
 -- KEYS[7..]  user index sets the device is in
 -- ARGV[1]  device id   ARGV[2] expected revision   ARGV[3] its MAC ("" = none)
 -- ARGV[4]  pub/sub channel   ARGV[5] JSON list of the claim keys the device held
+-- ARGV[6]  the account's registration events channel   ARGV[7] now (Unix seconds)
 -- returns  {"ok"} | {"missing"} | {"conflict", current_rev}
 local id = ARGV[1]
 local current_rev = redis.call('HGET', KEYS[1], 'rev')
@@ -15,7 +16,10 @@ redis.call('HDEL', KEYS[3], id)
 if ARGV[3] ~= '' and redis.call('HGET', KEYS[4], ARGV[3]) == id then
   redis.call('HDEL', KEYS[4], ARGV[3])
 end
-redis.call('DEL', KEYS[5])
+if redis.call('DEL', KEYS[5]) == 1 then
+  redis.call('PUBLISH', ARGV[6], cjson.encode({event = 'unregister', device_id = id,
+    at = tonumber(ARGV[7]), contacts = 0, reason = 'device_deleted'}))
+end
 redis.call('ZREM', KEYS[6], id)
 for i = 7, #KEYS do redis.call('SREM', KEYS[i], id) end
 for _, claim in ipairs(cjson.decode(ARGV[5])) do redis.call('PUBLISH', ARGV[4], claim) end

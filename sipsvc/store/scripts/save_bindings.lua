@@ -2,6 +2,7 @@
 -- KEYS[1]  bindings of the device (hash: binding id -> JSON)
 -- KEYS[2]  the account's registered devices (sorted set: device id -> latest expiry)
 -- KEYS[3]  nonce-count key of the digest nonce used ("" check skipped when ARGV[7] is 0)
+-- KEYS[4]  the account's registration events channel (pub/sub; not a key, same hash tag)
 -- ARGV[1]  device id   ARGV[2] now (Unix seconds)   ARGV[3] Call-ID   ARGV[4] CSeq
 -- ARGV[5]  "1" for Contact: * (remove all)   ARGV[6] most contacts allowed
 -- ARGV[7]  nonce count (0 = none)   ARGV[8] nonce lifetime (s)
@@ -24,6 +25,7 @@ for i = 1, #stored, 2 do
     redis.call('HDEL', KEYS[1], stored[i])
   end
 end
+local was_registered = next(live) ~= nil
 -- Step 7: a request older than what a binding already saw (same Call-ID) fails.
 local function stale(binding) return binding.call_id == call_id and binding.cseq >= cseq end
 if ARGV[5] == '1' then
@@ -62,5 +64,16 @@ if latest > now then
 else
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
+end
+-- Registration events for API streams, published by the write itself (nothing is missed).
+local event
+if latest > now then
+  event = was_registered and 'refresh' or 'register'
+elseif was_registered then
+  event = 'unregister'
+end
+if event then
+  redis.call('PUBLISH', KEYS[4], cjson.encode({event = event, device_id = ARGV[1],
+    expires_at = latest, at = now, contacts = #out - 1}))
 end
 return out

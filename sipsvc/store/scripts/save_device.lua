@@ -11,6 +11,7 @@
 -- ARGV[10] what the registrar needs to authenticate the device (JSON)
 -- ARGV[11] "1" to drop the device's registrations (credentials changed, or disabled)
 -- ARGV[12] pub/sub channel   ARGV[13] JSON list of claim keys whose auth record this changes
+-- ARGV[14] the account's registration events channel   ARGV[15] now (Unix seconds)
 -- returns  {"ok", dropped binding JSON...} | {"exists"} | {"missing"} | {"conflict", current_rev} | {"mac_taken", holder}
 local id = ARGV[1]
 local current_rev = redis.call('HGET', KEYS[1], 'rev')
@@ -37,6 +38,11 @@ if ARGV[11] == '1' then
   for _, json in ipairs(redis.call('HVALS', KEYS[5])) do out[#out + 1] = json end
   redis.call('DEL', KEYS[5])
   redis.call('ZREM', KEYS[6], id)
+  -- The hash lives exactly as long as its latest binding: it existed, so the phone was registered.
+  if #out > 1 then
+    redis.call('PUBLISH', ARGV[14], cjson.encode({event = 'unregister', device_id = id,
+      at = tonumber(ARGV[15]), contacts = 0, reason = 'device_changed'}))
+  end
 end
 redis.call('ZADD', KEYS[2], 0, id)
 redis.call('HSET', KEYS[3], id, ARGV[5])

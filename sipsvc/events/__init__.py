@@ -1,0 +1,1 @@
+"""Live registration events (register, refresh, unregister, expired) for API streams."""
