@@ -9,8 +9,8 @@
 # registrar, in the same invocation, and prints the ratio of the two best clean rates.
 # One "call" = REGISTER -> 401 -> REGISTER with digest -> 200 (two transactions).
 #
-# Environment: WORKERS=2  RATES="1000 2000 3000 4000 5000 6000"  TRANSPORT=un (one SIPp socket
-#   per call, so the kernel spreads calls over the workers; u1 = one socket, lands on one worker)
+# Environment: WORKERS=2  RATES="1000 2000 3000 4000 5000 6000"  TRANSPORT=u1 (one SIPp socket,
+#   which the workers spread by payload hash; un = one socket per call)
 #   REDIS_URL=redis://127.0.0.1:6379/12 (flushed; EMBEDDED=1 uses the embedded store instead)
 #   HTTP_PORT=18080 SIP_PORT=15060 KAMAILIO=1 KAMAILIO_PORT=5070 CALLS=auto
 # Loopback only; every step is bounded in calls and time.
@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 WORKERS=${WORKERS:-2}
 export RATES=${RATES:-"1000 2000 3000 4000 5000 6000"}
-export TRANSPORT=${TRANSPORT:-un}
+export TRANSPORT=${TRANSPORT:-u1}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/12}
 HTTP_PORT=${HTTP_PORT:-18080}
 SIP_PORT=${SIP_PORT:-15060}
