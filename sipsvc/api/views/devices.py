@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 
 from ...devices.document import SUMMARY_FIELDS
-from ...errors import NotFoundError
 from .. import envelope
 from ..errors import BadRequestError
 from ..keys import CONFIG, DEVICES, NOTIFIER, REGISTRAR
 from ..requests import (
-    authorized_account, if_match, optional_request_data, query_bool, query_int, request_data,
+    authorized_account, if_match, optional_request_data, path_id, query_bool, query_int, request_data,
 )
-
-_ID = re.compile(r"^[0-9a-zA-Z]{32}$")
-
-
-def _path_id(request: web.Request, name: str, kind: str) -> str:
-    """An id from the path; one that cannot exist is a 404 without touching the store."""
-    value = request.match_info[name]
-    if not _ID.match(value):
-        raise NotFoundError(kind, value)
-    return value
 
 
 def _filters(request: web.Request) -> dict[str, str]:
@@ -76,13 +63,13 @@ async def create_device(request: web.Request) -> web.Response:
 
 async def get_device(request: web.Request) -> web.Response:
     account, _ = await authorized_account(request)
-    device = await request.app[DEVICES].get(account, _path_id(request, "device_id", "device"))
+    device = await request.app[DEVICES].get(account, path_id(request, "device_id", "device"))
     return _device_response(request, device)
 
 
 async def replace_device(request: web.Request) -> web.Response:
     account, caller = await authorized_account(request)
-    device_id = _path_id(request, "device_id", "device")
+    device_id = path_id(request, "device_id", "device")
     device = await request.app[DEVICES].replace(
         account, device_id, await request_data(request), if_match=if_match(request),
         is_admin=caller.is_admin,
@@ -93,7 +80,7 @@ async def replace_device(request: web.Request) -> web.Response:
 
 async def patch_device(request: web.Request) -> web.Response:
     account, caller = await authorized_account(request)
-    device_id = _path_id(request, "device_id", "device")
+    device_id = path_id(request, "device_id", "device")
     device = await request.app[DEVICES].patch(
         account, device_id, await request_data(request), if_match=if_match(request),
         is_admin=caller.is_admin,
@@ -127,7 +114,7 @@ async def sync_device(request: web.Request) -> web.Response:
     """check-sync NOTIFY to every registration of the device (Kazoo's answer by default;
     ``?wait=true`` waits for the phones' answers and reports one entry per registration)."""
     account, _ = await authorized_account(request)
-    device_id = _path_id(request, "device_id", "device")
+    device_id = path_id(request, "device_id", "device")
     data = await optional_request_data(request)
     reboot = _reboot(request, data)
     wait = query_bool(request, "wait", False)
@@ -150,14 +137,14 @@ async def sync_devices(request: web.Request) -> web.Response:
 async def delete_device(request: web.Request) -> web.Response:
     account, _ = await authorized_account(request)
     device = await request.app[DEVICES].delete(
-        account, _path_id(request, "device_id", "device"), if_match=if_match(request)
+        account, path_id(request, "device_id", "device"), if_match=if_match(request)
     )
     return _device_response(request, device)
 
 
 async def user_devices(request: web.Request) -> web.Response:
     account, _ = await authorized_account(request)
-    rows = await request.app[DEVICES].for_user(account, _path_id(request, "user_id", "user"))
+    rows = await request.app[DEVICES].for_user(account, path_id(request, "user_id", "user"))
     return envelope.success(request, rows)
 
 
@@ -171,5 +158,5 @@ async def devices_status(request: web.Request) -> web.Response:
 async def device_registrations(request: web.Request) -> web.Response:
     """Beyond Kazoo: each live binding of one device, and where it registered from."""
     account, _ = await authorized_account(request)
-    device = await request.app[DEVICES].get(account, _path_id(request, "device_id", "device"))
+    device = await request.app[DEVICES].get(account, path_id(request, "device_id", "device"))
     return envelope.success(request, await request.app[REGISTRAR].registrations(account.id, device.id))
