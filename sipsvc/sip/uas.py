@@ -55,6 +55,8 @@ def http_date(now: float) -> str:
 
 
 def _same_host(host: str, ip: str) -> bool:
+    if host == ip:  # the usual case, without parsing two addresses
+        return True
     try:
         return ipaddress.ip_address(host.strip("[]")) == ipaddress.ip_address(ip)
     except ValueError:
