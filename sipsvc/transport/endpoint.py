@@ -33,7 +33,10 @@ from .siblings import SiblingConnection, Siblings
 
 log = logging.getLogger("sipsvc.sip")
 
-Handler = Callable[[Request, Source], Awaitable[Response]]
+Handler = Callable[[Request, Source], Awaitable[Response | None]]  # None: leave unanswered
+# Looks at each new request before anything else: None lets it through, (status, reason) answers
+# it with that status at once, or drops it silently when the status is 0 (bans, scanners).
+Screen = Callable[[Request, Source], "tuple[int, str] | None"]
 Observer = Callable[[Response], None]
 ALLOWED_METHODS = frozenset({"REGISTER", "OPTIONS"})
 # Requests handled at once; more wait their turn instead of flooding Redis with connections.
@@ -68,6 +71,7 @@ class SipEndpoint:
         # Who we are among sibling workers: named in our branches and TCP connection ids.
         self.node = str(os.getpid())
         self.siblings: Siblings | None = None
+        self.screen: Screen | None = None
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -275,6 +279,11 @@ class SipEndpoint:
         target, source = event.target
         # §8.2.6.2: a final response carries a To tag of ours (the registrar makes its own).
         to_tag = secrets.token_hex(8)
+        if self.screen is not None:
+            verdict = self.screen(request, source)
+            if verdict is not None:
+                self._screened(event.tx, request, verdict, to_tag)
+                return
         early = preflight(request, self.allowed, SUPPORTED_EXTENSIONS, to_tag=to_tag)
         if early is None and request.method == "OPTIONS":
             early = make_response(request, 200, to_tag=to_tag, headers=(
@@ -288,6 +297,14 @@ class SipEndpoint:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _screened(self, tx: str, request: Request, verdict: tuple[int, str], to_tag: str) -> None:
+        status, reason = verdict
+        if status:
+            self.layer.respond(tx, make_response(request, status, to_tag=to_tag), self._loop.time())
+            return
+        self.counters[f"dropped_{reason}"] += 1
+        self.layer.terminate(tx)  # a retransmission starts a new transaction, dropped again
+
     async def _handle(self, tx: str, request: Request, source: Source) -> None:
         try:
             async with self._in_flight:
@@ -295,6 +312,13 @@ class SipEndpoint:
         except Exception:  # noqa: BLE001 - a handler bug must still answer the phone
             log.exception("handler for %s failed", request.method)
             response = make_response(request, 500)
+        if response is None:  # the handler chose silence
+            self.counters["dropped_banned"] += 1
+            try:
+                self.layer.terminate(tx)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            return
         self.counters[f"responded_{request.method}_{response.status}"] += 1
         try:
             self.layer.respond(tx, response, self._loop.time())
