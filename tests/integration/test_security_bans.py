@@ -188,20 +188,29 @@ async def test_failures_and_bans_are_shared_by_nodes_on_one_redis(make_api):
 
 
 async def test_drop_mode_leaves_a_banned_source_unanswered(make_api):
-    api = await make_api(max_failures_per_user=100, max_failures_per_source=2, ban_action="drop")
+    api = await make_api(max_failures_per_user=2, max_failures_per_source=4, ban_action="drop")
     account, _ = await phone(api)
     guesser = new_source()
+    for attempt in range(2):
+        assert (await register(api, account, "alice", f"guess-{attempt}", guesser)).status == 403
+    # Banned from alice: the answer to the right password never comes (the challenge still does).
+    async with SipClient(api.sip_address, bind=guesser) as client:
+        challenge = await client.send(client.register_request("alice", account["realm"]))
+        assert challenge.status == 401
+        answer = client.register_request("alice", account["realm"], authorization=client.answer(
+            challenge, "alice", PASSWORD, f"sip:{account['realm']}")).to_bytes()
+    assert await silent(api, answer, guesser)
     for name in ("u1", "u2"):
         assert (await register(api, account, name, "x", guesser)).status == 403
+    # Banned as a whole: nothing at all, not even a challenge.
     async with SipClient(api.sip_address, bind=guesser) as client:
         request = client.register_request("alice", account["realm"]).to_bytes()
     assert await silent(api, request, guesser)
     assert (await register(api, account, "alice", PASSWORD)).status == 200
-    response = await api.client.get("/metrics")
-    text = await response.text()
-    assert 'reason="banned"' in text
-    (ban,) = [b for b in await bans(api) if b["source"] == guesser]
-    await api.call("DELETE", f"/v2/security/bans/{ban['id']}")
+    text = await (await api.client.get("/metrics")).text()
+    assert 'sipsvc_sip_messages_dropped_total{reason="banned"} 2.0' in text
+    for ban in [b for b in await bans(api) if b["source"] == guesser]:
+        await api.call("DELETE", f"/v2/security/bans/{ban['id']}")
 
 
 @pytest.mark.parametrize("agent", ["friendly-scanner", "sipvicious 0.3.4", "SIPCLI/v1.8"])
