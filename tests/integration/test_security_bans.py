@@ -246,3 +246,39 @@ async def test_a_nonce_of_another_realm_is_challenged_again(api):
         authorization = authorization.replace(f'realm="{account["realm"]}"', f'realm="{other["realm"]}"')
         response = await client.send(client.register_request("alice", other["realm"], authorization=authorization))
     assert response.status == 401
+
+
+async def test_a_sipp_guesser_is_banned_while_the_phone_keeps_registering(make_api, tmp_path):
+    """SIPp, a real SIP implementation, guesses alice's password 30 times from its own address
+    while alice's phone re-registers from 127.0.0.1 the whole time."""
+    from tests.conftest import free_port
+    from tests.integration.test_sipp import SCENARIOS, sipp_binary
+
+    api = await make_api(digest_algorithms=("MD5", "SHA-256"), **STRICT)
+    account, _ = await phone(api)
+    guesser = new_source()
+    guesses = tmp_path / "guesses.csv"
+    guesses.write_text("SEQUENTIAL\n" + "".join(
+        f"alice;[authentication username=alice password=guess{n}];\n" for n in range(30)))
+    host, port = api.sip_address
+    sipp = await asyncio.create_subprocess_exec(
+        sipp_binary(), f"{host}:{port}", "-sf", str(SCENARIOS / "uac-register-wrong-password-expect-403.xml"),
+        "-inf", str(guesses), "-key", "domain", account["realm"], "-i", guesser, "-p", str(free_port()),
+        "-t", "u1", "-m", "30", "-r", "30", "-recv_timeout", "5000", "-timeout", "20s", "-timeout_error",
+        "-nostdin", stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    answers = []
+    async with SipClient(api.sip_address) as client:
+        while sipp.returncode is None and len(answers) < 400:
+            answers.append((await client.register("alice", PASSWORD, account["realm"])).status)
+            await asyncio.sleep(0.02)
+            try:
+                await asyncio.wait_for(asyncio.shield(sipp.wait()), 0.001)
+            except asyncio.TimeoutError:
+                pass
+    _, stderr = await asyncio.wait_for(sipp.communicate(), 30)
+    assert sipp.returncode == 0, stderr.decode(errors="replace")  # every guess answered 403
+    assert len(answers) >= 5 and set(answers) == {200}
+    (ban,) = await bans(api, account)
+    assert ban["source"] == guesser and ban["username"] == "alice" and ban["failures"] == 3
