@@ -16,6 +16,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .accounts.service import AccountService
+from .api.cors import cors
 from .api.errors import error_middleware
 from .api.keys import (ACCOUNTS, CONFIG, DEVICES, EVENTS, METRICS, NOTIFIER, QUICKCALL, REGISTRAR,
                        SECURITY, SIP_ENDPOINT, SIP_LISTENERS, STORES)
@@ -67,6 +68,8 @@ def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
         # Bodies past the limit are refused while reading (answered 400 by the request helper).
         client_max_size=config.max_body_bytes,
     )
+    if config.cors_origins:  # off by default: no Access-Control-* header at all
+        app.middlewares.insert(1, cors(app, config.cors_origins))
     app[CONFIG] = config
     app[REUSE_PORT] = reuse_port
     app[METRICS] = metrics

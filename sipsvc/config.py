@@ -208,6 +208,7 @@ class Config:
     max_json_depth: int = 32
     rate_limit: float = 2000.0
     rate_burst: int = 4000
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,6 +292,8 @@ SETTINGS: tuple[Setting, ...] = (
             "requests per second allowed per token, per worker process (more: 429); 0: no limit"),
     Setting("api.rate_burst", "rate_burst", "SIPSVC_RATE_BURST", _positive_int,
             "requests a token may make at once above rate_limit"),
+    Setting("api.cors_origins", "cors_origins", "SIPSVC_CORS_ORIGINS", _substrings,
+            "origins (https://app.example.com, or *) whose browsers may call the API; empty: CORS off"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 assert {s.attr for s in SETTINGS} == {f.name for f in fields(Config)}

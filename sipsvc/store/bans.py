@@ -25,7 +25,7 @@ from . import keys
 from .scripts import Scripts
 
 log = logging.getLogger("sipsvc.store")
-RELOAD_SECONDS = 10.0
+RELOAD_SECONDS = 60.0  # a backstop only: pub/sub carries every change at once
 POLL = 0.05
 MAX_ENTRIES = 1_000_000
 

@@ -95,3 +95,27 @@ async def test_no_token_key_or_sip_password_is_ever_logged(make_api, caplog):
         assert secret not in text
     (ban,) = (await api.call("GET", f"/v2/accounts/{account['id']}/security/bans", token=account["token"]))[1]["data"]
     await api.call("DELETE", f"/v2/security/bans/{ban['id']}")
+
+
+async def test_cors_answers_only_the_configured_origins(make_api):
+    api = await make_api(cors_origins=("https://admin.example.com",))
+    account = await api.new_account()
+    path = f"/v2/accounts/{account['id']}"
+    good, evil = {"Origin": "https://admin.example.com"}, {"Origin": "https://evil.example"}
+    response, _ = await api.call("GET", path, token=account["token"], headers=good)
+    assert response.headers["Access-Control-Allow-Origin"] == "https://admin.example.com"
+    assert "X-Request-ID" in response.headers["Access-Control-Expose-Headers"]
+    assert "Origin" in response.headers.getall("Vary")
+    assert "Access-Control-Allow-Credentials" not in response.headers
+    preflight = await api.client.options(f"{path}/devices", headers={
+        **good, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "X-Auth-Token"})
+    assert preflight.status == 204
+    assert "PUT" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "X-Auth-Token" in preflight.headers["Access-Control-Allow-Headers"]
+    # An origin not listed gets nothing, and its preflight is not answered as one.
+    response, _ = await api.call("GET", path, token=account["token"], headers=evil)
+    preflight = await api.client.options(f"{path}/devices", headers={
+        **evil, "Access-Control-Request-Method": "PUT"})
+    assert preflight.status != 204
+    for answer in (response, preflight):
+        assert not [name for name in answer.headers if name.lower().startswith("access-control-")]
