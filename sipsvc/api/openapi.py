@@ -192,6 +192,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", f"{ACCOUNT}/security/bans"): Operation(
         "Bans in force tripped by password guessing against the account's usernames", "security",
         {200: data_of(array(BAN))}),
+    ("GET", f"{ACCOUNT}/security/failures"): Operation(
+        "The account's usernames with failed digest attempts from any address (most first, at most "
+        "100), while attempts keep coming (they are forgotten a failure window after the last one)",
+        "security", {200: data_of(array(obj(("username", "failures"), username=STRING,
+                                            failures={"type": "integer"})))}),
     ("DELETE", f"{ACCOUNT}/security/bans/{{ban_id}}"): Operation(
         "Lift a ban of one of the account's usernames (a whole source's ban: admin token only)", "security",
         {200: data_of(BAN)}),

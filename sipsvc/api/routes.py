@@ -29,6 +29,7 @@ def add_routes(app: web.Application) -> None:
         web.get(f"{ACCOUNT}/quickcalls/{{call_id}}", quickcall.call),
         web.delete(f"{ACCOUNT}/quickcalls/{{call_id}}", quickcall.call),
         web.get(f"{ACCOUNT}/security/bans", security.account_bans),
+        web.get(f"{ACCOUNT}/security/failures", security.account_failures),
         web.delete(f"{ACCOUNT}/security/bans/{{ban_id}}", security.lift_account_ban),
         web.get("/v2/security/bans", security.all_bans),
         web.delete("/v2/security/bans/{ban_id}", security.lift_ban),

@@ -102,6 +102,11 @@ class AuthGuard:
         bans = await self._store.bans(self._clock())
         return [ban for ban in bans if account_id is None or ban.account_id == account_id]
 
+    async def username_failures(self, account_id: str, limit: int = 100) -> list[dict]:
+        """The account's most guessed usernames, from every address, within the window."""
+        rows = await self._store.username_failures(account_id, limit)
+        return [{"username": name, "failures": count} for name, count in rows]
+
     async def lift(self, ban_id: str, account_id: str | None = None) -> Ban:
         """Lift a ban; with ``account_id`` (an account's token) only a ban of one of its
         usernames, since a source ban keeps the source away from every account."""

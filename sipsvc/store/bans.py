@@ -66,12 +66,18 @@ class RedisBanStore:
     async def record_failure(self, ip: str, account_id: str, username: str, *, window: int,
                              per_source: int, per_user: int, ban_seconds: int,
                              now: float) -> tuple[Ban | None, int]:
-        """Count a failed attempt; returns the ban it caused (or None) and the source's count."""
-        outcome, source_failures, user_failures = await self._scripts.record_auth_failure(
-            [keys.source_failures(ip), keys.user_source_failures(ip, account_id, username),
-             keys.source_ban(ip), keys.user_source_ban(ip, account_id, username)],
-            [window, per_source, per_user, ban_seconds],
+        """Count a failed attempt; returns the ban it caused (or None) and the source's count.
+        The username's count from every address (``username_failures``) is kept beside it, in
+        the account's hash slot, for the API only: it bans nobody."""
+        counted, _ = await asyncio.gather(
+            self._scripts.record_auth_failure(
+                [keys.source_failures(ip), keys.user_source_failures(ip, account_id, username),
+                 keys.source_ban(ip), keys.user_source_ban(ip, account_id, username)],
+                [window, per_source, per_user, ban_seconds],
+            ),
+            self._count_username(account_id, username.lower(), window),
         )
+        outcome, source_failures, user_failures = counted
         if outcome == "counted":
             return None, int(source_failures)
         name = username.lower() if outcome == "user" else ""
@@ -84,6 +90,17 @@ class RedisBanStore:
             pipe.publish(keys.BANS_CHANNEL, orjson.dumps({"op": "ban", "ban": asdict(ban)}))
             await pipe.execute()
         return ban, int(source_failures)
+
+    async def _count_username(self, account_id: str, username: str, window: int) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zincrby(keys.username_failures(account_id), 1, username)
+            pipe.expire(keys.username_failures(account_id), window)
+            await pipe.execute()
+
+    async def username_failures(self, account_id: str, limit: int) -> list[tuple[str, int]]:
+        """The account's usernames with the most failed attempts (any address), most first."""
+        rows = await self._redis.zrevrange(keys.username_failures(account_id), 0, limit - 1, withscores=True)
+        return [(name, int(score)) for name, score in rows]
 
     async def bans(self, now: float) -> list[Ban]:
         """Every ban still in force (expired ones are pruned from the index)."""

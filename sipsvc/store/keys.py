@@ -162,6 +162,12 @@ def user_source_ban(ip: str, account_id: str, username: str) -> str:
     return f"{_source(ip)}:ban:{account_id}:{username.lower()}"
 
 
+def username_failures(account_id: str) -> str:
+    """Sorted set with a TTL (the window, from the latest failure): lower-cased username ->
+    failed digest attempts on it from any address, while attempts keep coming."""
+    return f"{_account(account_id)}:auth-failures"
+
+
 def ban_index() -> str:
     """Hash: ban id -> ban record (JSON) of every ban, for the API and each node's ban cache;
     records past their ``until`` are ignored and pruned."""

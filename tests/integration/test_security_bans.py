@@ -78,6 +78,11 @@ async def test_guessing_bans_the_guesser_while_the_phone_keeps_registering(make_
     (ban,) = await bans(api, account)
     assert ban["scope"] == "user" and ban["username"] == "alice" and ban["source"] == guesser
     assert ban["failures"] == 3 and 890 <= ban["expires_in"] <= 900
+    # Alice is counted across addresses for the operator (another guesser adds to her count).
+    assert (await register(api, account, "ALICE", "guess-x", new_source())).status == 403
+    response, body = await api.call("GET", f"/v2/accounts/{account['id']}/security/failures",
+                                    token=account["token"])
+    assert response.status == 200 and body["data"] == [{"username": "alice", "failures": 4}]
     # Three more failures (unknown users) from the same address ban it from every account.
     for name in ("bob", "carol", "dave"):
         assert (await register(api, account, name, "whatever", guesser)).status == 403

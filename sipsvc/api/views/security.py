@@ -1,5 +1,6 @@
 """``/v2/accounts/{A}/security/bans`` and ``/v2/security/bans``: bans from password guessing
-(see ``registrar/guard.py``), listed and lifted."""
+(see ``registrar/guard.py``), listed and lifted; ``/v2/accounts/{A}/security/failures``: the
+account's most guessed usernames."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ async def account_bans(request: web.Request) -> web.Response:
     bans = await request.app[SECURITY].bans(account.id)
     now = time.time()
     return envelope.success(request, [ban_view(ban, now) for ban in bans])
+
+
+async def account_failures(request: web.Request) -> web.Response:
+    account, _ = await authorized_account(request)
+    return envelope.success(request, await request.app[SECURITY].username_failures(account.id))
 
 
 async def lift_account_ban(request: web.Request) -> web.Response:
