@@ -26,7 +26,7 @@ from ..sip.parser import check_request, check_response, parse_datagram
 from ..sip.headers import name_addr_of, top_via
 from ..sip.transaction import (
     MAGIC_COOKIE, AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
-    TransactionTimedOut, TxState,
+    TransactionError, TransactionTimedOut, TxState,
 )
 from ..sip.uas import make_response, preflight, response_address, stamp_via
 from .siblings import SiblingConnection, Siblings
@@ -302,8 +302,17 @@ class SipEndpoint:
         if status:
             self.layer.respond(tx, make_response(request, status, to_tag=to_tag), self._loop.time())
             return
+        self._drop(tx, reason)
+
+    def _drop(self, tx: str, reason: str) -> None:
+        """Leave a request unanswered: its transaction ends silently (a retransmission starts
+        a new one, which meets the same fate)."""
         self.counters[f"dropped_{reason}"] += 1
-        self.layer.terminate(tx)  # a retransmission starts a new transaction, dropped again
+        try:
+            self.layer.terminate(tx)
+        except TransactionError:  # already ended (its transport closed)
+            pass
+        self._flush()
 
     async def _handle(self, tx: str, request: Request, source: Source) -> None:
         try:
@@ -312,12 +321,8 @@ class SipEndpoint:
         except Exception:  # noqa: BLE001 - a handler bug must still answer the phone
             log.exception("handler for %s failed", request.method)
             response = make_response(request, 500)
-        if response is None:  # the handler chose silence
-            self.counters["dropped_banned"] += 1
-            try:
-                self.layer.terminate(tx)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+        if response is None:  # the handler chose silence (the registrar, for a banned source)
+            self._drop(tx, "banned")
             return
         self.counters[f"responded_{request.method}_{response.status}"] += 1
         try:
