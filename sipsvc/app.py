@@ -16,9 +16,11 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from .accounts.service import AccountService
+from .api.cors import cors
 from .api.errors import error_middleware
 from .api.keys import (ACCOUNTS, CONFIG, DEVICES, EVENTS, METRICS, NOTIFIER, QUICKCALL, REGISTRAR,
-                       SIP_ENDPOINT, SIP_LISTENERS, STORES)
+                       SECURITY, SIP_ENDPOINT, SIP_LISTENERS, STORES)
+from .api.limits import RateLimiter, rate_limit_middleware
 from .api.metrics import Metrics, measure_loop_lag
 from .api.routes import add_routes
 from .config import Config, ConfigError
@@ -27,6 +29,7 @@ from .events.hub import RegistrationEvents
 from .notify.service import NotifyService
 from .quickcall.originator import Originator
 from .quickcall.service import QuickcallService
+from .registrar.guard import AuthGuard, GuardPolicy
 from .registrar.policy import RegistrarPolicy
 from .registrar.service import RegistrarService
 from .sip.digest import NonceSigner
@@ -61,10 +64,12 @@ REUSE_PORT = web.AppKey("reuse_port", int)  # SO_REUSEPORT group size; 0 = not s
 def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
     metrics = Metrics.for_process()
     app = web.Application(
-        middlewares=[metrics.middleware, error_middleware],
+        middlewares=[metrics.middleware, error_middleware, *_limits(config)],
         # Bodies past the limit are refused while reading (answered 400 by the request helper).
         client_max_size=config.max_body_bytes,
     )
+    if config.cors_origins:  # off by default: no Access-Control-* header at all
+        app.middlewares.insert(1, cors(app, config.cors_origins))
     app[CONFIG] = config
     app[REUSE_PORT] = reuse_port
     app[METRICS] = metrics
@@ -74,6 +79,13 @@ def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
     app.on_shutdown.append(_close_event_streams)
     add_routes(app)
     return app
+
+
+def _limits(config: Config) -> list:
+    """The per-token rate limit (inside the error middleware: its 429 carries a request id)."""
+    if not config.rate_limit:
+        return []
+    return [rate_limit_middleware(RateLimiter(config.rate_limit, config.rate_burst))]
 
 
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -89,10 +101,16 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     policy = RegistrarPolicy(min_expires=config.min_expires, max_expires=config.max_expires,
                              default_expires=config.default_expires, max_contacts=config.max_contacts)
     secret = await stores.bindings.nonce_secret(secrets.token_bytes(32))
+    app[SECURITY] = AuthGuard(stores.bans, GuardPolicy(
+        max_failures_per_source=config.max_failures_per_source,
+        max_failures_per_user=config.max_failures_per_user, failure_window=config.failure_window,
+        ban_seconds=config.ban_seconds, ban_action=config.ban_action,
+        scanner_user_agents=config.scanner_user_agents if config.drop_scanners else (),
+    ))
     app[REGISTRAR] = RegistrarService(
         accounts=stores.accounts, devices=stores.devices, bindings=stores.bindings, policy=policy,
         nonces=NonceSigner(secret, config.nonce_lifetime), nonce_lifetime=config.nonce_lifetime,
-        random_bytes=secrets.token_bytes, algorithms=config.digest_algorithms,
+        random_bytes=secrets.token_bytes, algorithms=config.digest_algorithms, guard=app[SECURITY],
     )
     app[EVENTS] = RegistrationEvents(stores.registration_events)
     app[EVENTS].start()
@@ -118,6 +136,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
         timers=timers,
         handlers={"REGISTER": app[REGISTRAR].register},
     )
+    endpoint.screen = app[SECURITY].screen
     try:
         listeners = await listen(endpoint, config.sip.host, config.sip.port,
                                  max_message=config.max_message_bytes,
@@ -150,6 +169,7 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics = app[METRICS]
     metrics.watch_endpoint(app[SIP_ENDPOINT])
     metrics.watch_registrar(app[REGISTRAR])
+    metrics.watch_guard(app[SECURITY])
     metrics.watch_notifier(app[NOTIFIER])
     monitor = asyncio.get_running_loop().create_task(measure_loop_lag(metrics))
     try:

@@ -132,6 +132,36 @@ def _gateway_uri(value: Any) -> str | None:
     return text
 
 
+def _ban_action(value: Any) -> str:
+    text = _string(value).strip().lower()
+    if text not in ("forbid", "drop"):
+        raise ValueError(f"expected forbid (answer 403) or drop (answer nothing), got {value!r}")
+    return text
+
+
+def _substrings(value: Any) -> tuple[str, ...]:
+    """A list of strings (a comma-separated string from the environment); empty: none."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise ValueError('expected a list of strings such as ["friendly-scanner", "sipvicious"]')
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def _non_negative_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    number = float(value)
+    if not number >= 0:
+        raise ValueError(f"must be 0 (off) or more, got {value}")
+    return number
+
+
+# User-Agent substrings of well-known SIP scanners (SIPVicious and its clones, sipcli, sip-scan,
+# sundayddr, iWar); matched case-insensitively. Legitimate SDKs that attackers also use
+# (e.g. "VaxSIPUserAgent") are left to the operator.
+DEFAULT_SCANNERS = ("friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sundayddr", "iwar")
+
+
 def _log_level(value: Any) -> str:
     level = _string(value).upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -168,6 +198,17 @@ class Config:
     notify_rate: float = 200.0
     quickcall_allow_anonymous: bool = True
     quickcall_gateway: str | None = None
+    max_failures_per_source: int = 20
+    max_failures_per_user: int = 5
+    failure_window: int = 300
+    ban_seconds: int = 900
+    ban_action: str = "forbid"
+    drop_scanners: bool = True
+    scanner_user_agents: tuple[str, ...] = DEFAULT_SCANNERS
+    max_json_depth: int = 32
+    rate_limit: float = 2000.0
+    rate_burst: int = 4000
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -231,6 +272,28 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("quickcall.gateway", "quickcall_gateway", "SIPSVC_QUICKCALL_GATEWAY", _gateway_uri,
             "SIP URI (UDP) where a placed quickcall dials the number, e.g. sip:192.0.2.10:5060; "
             "empty: calls are not placed"),
+    Setting("security.max_failures_per_source", "max_failures_per_source", "SIPSVC_MAX_FAILURES_PER_SOURCE",
+            _positive_int, "failed digest attempts from one address within failure_window that ban the address"),
+    Setting("security.max_failures_per_user", "max_failures_per_user", "SIPSVC_MAX_FAILURES_PER_USER",
+            _positive_int, "failed attempts on one account username from one address that ban that address "
+            "from that username (other addresses are unaffected)"),
+    Setting("security.failure_window", "failure_window", "SIPSVC_FAILURE_WINDOW", _positive_int,
+            "seconds over which failed digest attempts are counted"),
+    Setting("security.ban_seconds", "ban_seconds", "SIPSVC_BAN_SECONDS", _positive_int, "seconds a ban lasts"),
+    Setting("security.ban_action", "ban_action", "SIPSVC_BAN_ACTION", _ban_action,
+            "forbid (answer a banned source 403) or drop (answer it nothing)"),
+    Setting("security.drop_scanners", "drop_scanners", "SIPSVC_DROP_SCANNERS", _boolean,
+            "drop requests whose User-Agent contains one of scanner_user_agents, unanswered"),
+    Setting("security.scanner_user_agents", "scanner_user_agents", "SIPSVC_SCANNER_USER_AGENTS", _substrings,
+            "User-Agent substrings of SIP scanners (case-insensitive)"),
+    Setting("api.max_json_depth", "max_json_depth", "SIPSVC_MAX_JSON_DEPTH", _positive_int,
+            "deepest nesting of objects and arrays accepted in a request body (deeper: 400)"),
+    Setting("api.rate_limit", "rate_limit", "SIPSVC_RATE_LIMIT", _non_negative_float,
+            "requests per second allowed per token, per worker process (more: 429); 0: no limit"),
+    Setting("api.rate_burst", "rate_burst", "SIPSVC_RATE_BURST", _positive_int,
+            "requests a token may make at once above rate_limit"),
+    Setting("api.cors_origins", "cors_origins", "SIPSVC_CORS_ORIGINS", _substrings,
+            "origins (https://app.example.com, or *) whose browsers may call the API; empty: CORS off"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 assert {s.attr for s in SETTINGS} == {f.name for f in fields(Config)}

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from tests.conftest import free_port
+from tests.conftest import UNREACHABLE_FAILURES, free_port
 
 ADMIN = "live-test-admin-token"
 
@@ -25,7 +25,10 @@ class LiveServer:
         self.sip_port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = tempfile.mkdtemp(prefix="sipsvc-live-")
-        environment = {**os.environ, "SIPSVC_ADMIN_TOKEN": ADMIN, **(env or {})}
+        # 127.0.0.1 is every test's address and its failures are counted in the shared Redis:
+        # never ban it as a whole (a ban per username, as by default, touches one test's account).
+        environment = {**os.environ, "SIPSVC_ADMIN_TOKEN": ADMIN,
+                       "SIPSVC_MAX_FAILURES_PER_SOURCE": UNREACHABLE_FAILURES, **(env or {})}
         # A file, not a pipe: a chatty server must never block on a pipe nobody reads yet.
         self.log = open(os.path.join(self.data_dir, "stderr.log"), "w+")
         self.process = subprocess.Popen(

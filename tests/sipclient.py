@@ -24,10 +24,10 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class SipClient:
-    def __init__(self, server: tuple[str, int], transport: str = "udp") -> None:
+    def __init__(self, server: tuple[str, int], transport: str = "udp", *, bind: str = "127.0.0.1") -> None:
         self.server = server
         self.transport = transport
-        self.local: tuple[str, int] = ("127.0.0.1", 0)
+        self.local: tuple[str, int] = (bind, 0)  # another loopback address is another source
         self._udp = None
         self._reader = self._writer = None
         self._framer = StreamFramer()
@@ -38,11 +38,11 @@ class SipClient:
     async def __aenter__(self) -> "SipClient":
         loop = asyncio.get_running_loop()
         if self.transport == "udp":
-            transport, self._udp = await loop.create_datagram_endpoint(_Udp, local_addr=("127.0.0.1", 0))
+            transport, self._udp = await loop.create_datagram_endpoint(_Udp, local_addr=self.local)
             self._udp_transport = transport
             self.local = transport.get_extra_info("sockname")[:2]
         else:
-            self._reader, self._writer = await asyncio.open_connection(*self.server)
+            self._reader, self._writer = await asyncio.open_connection(*self.server, local_addr=self.local)
             self.local = self._writer.get_extra_info("sockname")[:2]
         return self
 

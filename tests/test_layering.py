@@ -24,7 +24,7 @@ LAYERS = {
     "sipsvc.store": 3, "sipsvc.transport": 3,
     # services
     "sipsvc.accounts": 4, "sipsvc.devices": 4, "sipsvc.devices.service": 4,
-    "sipsvc.registrar.service": 4, "sipsvc.notify": 4, "sipsvc.quickcall": 4, "sipsvc.events": 4,
+    "sipsvc.registrar.service": 4, "sipsvc.registrar.guard": 4, "sipsvc.notify": 4, "sipsvc.quickcall": 4, "sipsvc.events": 4,
     "sipsvc.api": 5, "sipsvc.app": 6, "sipsvc.supervisor": 7, "sipsvc.opcli": 7, "sipsvc.cli": 8, "sipsvc.__main__": 9,
 }
 

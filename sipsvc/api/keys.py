@@ -8,6 +8,7 @@ from ..devices.service import DeviceService
 from ..events.hub import RegistrationEvents
 from ..notify.service import NotifyService
 from ..quickcall.service import QuickcallService
+from ..registrar.guard import AuthGuard
 from ..registrar.service import RegistrarService
 from ..store import Stores
 from ..transport.endpoint import SipEndpoint
@@ -25,3 +26,4 @@ SIP_LISTENERS = web.AppKey("sip_listeners", Listeners)
 SIP_ENDPOINT = web.AppKey("sip_endpoint", SipEndpoint)
 METRICS = web.AppKey("metrics", Metrics)
 EVENTS = web.AppKey("events", RegistrationEvents)
+SECURITY = web.AppKey("security", AuthGuard)

@@ -156,6 +156,10 @@ class Metrics:
         routes = {"auth_failures": self.auth_failures, "store_errors": self.redis_errors.labels("registrar")}
         self._mirrors.append(_Mirror(lambda: registrar.counters, routes.get))
 
+    def watch_guard(self, guard) -> None:
+        """Scanners dropped, banned requests and bans set (``security_*`` SIP events)."""
+        self._mirrors.append(_Mirror(lambda: guard.counters, lambda key: self.sip_events.labels(f"security_{key}")))
+
     def watch_notifier(self, notifier) -> None:
         self._mirrors.append(_Mirror(lambda: notifier.results, lambda key: self.notify_results.labels(key)))
 

@@ -97,6 +97,14 @@ CALL_RECORD = obj(("id", "state"), id=STRING, device_id=STRING, number=STRING,
                   state={"type": "string", "enum": ["ringing", "connecting", "connected", "ended"]},
                   outcome={"type": ["string", "null"]}, leg={"type": ["string", "null"]},
                   status={"type": ["integer", "null"]}, reason={"type": ["string", "null"]})
+BAN = obj(
+    ("id", "scope", "source", "account_id", "until", "failures"), id=STRING,
+    scope={"type": "string", "enum": ["source", "user"],
+           "description": "source: the address is banned from every account; user: from one username"},
+    source=STRING, account_id=STRING, username={"type": ["string", "null"]}, since={"type": "integer"},
+    until={"type": "integer", "description": "Unix time the ban ends"}, expires_in={"type": "integer"},
+    failures={"type": "integer", "description": "failed digest attempts that led to the ban"},
+)
 READINESS = obj(("status", "checks"), status={"type": "string", "enum": ["ready", "unready"]},
                 reason=STRING, checks=ANY_OBJECT)
 REBOOT = Query("reboot", BOOLEAN, "check-sync;reboot=true (or false) for phones that reboot on it")
@@ -181,6 +189,22 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", f"{ACCOUNT}/quickcalls/{{call_id}}"): Operation(
         "Hang a placed quickcall up (BYE both legs, or CANCEL while ringing); answers its record",
         "quickcall", {200: data_of(CALL_RECORD)}, errors=(400, 401, 403, 404, 409, 503), auth="optional"),
+    ("GET", f"{ACCOUNT}/security/bans"): Operation(
+        "Bans in force tripped by password guessing against the account's usernames", "security",
+        {200: data_of(array(BAN))}),
+    ("GET", f"{ACCOUNT}/security/failures"): Operation(
+        "The account's usernames with failed digest attempts from any address (most first, at most "
+        "100), while attempts keep coming (they are forgotten a failure window after the last one)",
+        "security", {200: data_of(array(obj(("username", "failures"), username=STRING,
+                                            failures={"type": "integer"})))}),
+    ("DELETE", f"{ACCOUNT}/security/bans/{{ban_id}}"): Operation(
+        "Lift a ban of one of the account's usernames (a whole source's ban: admin token only)", "security",
+        {200: data_of(BAN)}),
+    ("GET", "/v2/security/bans"): Operation(
+        "Every ban in force (admin token only)", "security", {200: data_of(array(BAN))},
+        errors=(401, 403, 503)),
+    ("DELETE", "/v2/security/bans/{ban_id}"): Operation(
+        "Lift any ban (admin token only)", "security", {200: data_of(BAN)}, errors=(401, 403, 404, 503)),
     ("GET", "/healthz"): Operation(
         "The process is up", "meta", {200: obj(("status",), status={"const": "ok"})}, errors=(),
         auth="none", etag=False),
@@ -214,11 +238,18 @@ _PATH_PARAMETERS = {
     "number": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[\\x21-\\x7e]+$"},
     "asset": {"type": "string", "pattern": "^[a-z]+\\.[a-z]+$"},
     "call_id": {"type": "string", "pattern": "^[0-9a-f]{36}$"},
+    "ban_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
 }
 _SECURITY = {"token": [{"XAuthToken": []}, {"Bearer": []}], "none": [],
              "optional": [{}, {"XAuthToken": []}, {"Bearer": []}]}
 _REQUEST_ID = {"X-Request-ID": {"required": True, "schema": STRING,
                                 "description": "the request's own X-Request-ID when sane, else a new id"}}
+_RATE_LIMITED = {
+    "description": "the token made more requests than api.rate_limit allows (rate_limited)",
+    "headers": {**_REQUEST_ID, "Retry-After": {"required": True, "schema": {"type": "integer"},
+                                               "description": "seconds until a request is allowed"}},
+    "content": {"application/json": {"schema": ref("Error")}},
+}
 
 
 def _components() -> dict:
@@ -259,6 +290,8 @@ def _operation(method: str, path: str, operation: Operation) -> dict:
     for status in operation.errors:
         responses[str(status)] = {"description": _ERROR_TEXT[status], "headers": _REQUEST_ID,
                                   "content": {"application/json": {"schema": ref("Error")}}}
+    if operation.auth != "none":
+        responses["429"] = _RATE_LIMITED
     out = {"operationId": f"{method.lower()}_{_slug(path)}", "summary": operation.summary,
            "tags": [operation.tag], "parameters": _parameters(path, operation), "responses": responses,
            "security": _SECURITY[operation.auth], **operation.extra}

@@ -60,10 +60,16 @@ async def request_data(request: web.Request, *, optional: bool = False) -> dict:
         return {}
     if not raw.strip():
         raise BadRequestError('request body is empty; expected {"data": {...}}')
+    depth = request.app[CONFIG].max_json_depth
+    too_deep = f"request body nests objects and arrays deeper than the limit of {depth} levels"
     try:
         body = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        raise BadRequestError(too_deep) from None
+    except ValueError as exc:
         raise BadRequestError(f"request body is not valid JSON: {exc}") from None
+    if _deeper_than(body, depth):
+        raise BadRequestError(too_deep)
     try:
         # What the store cannot write back (integers beyond 64 bits, lone UTF-16 surrogates)
         # is refused here, not answered with a 500 later.
@@ -79,6 +85,20 @@ async def request_data(request: web.Request, *, optional: bool = False) -> dict:
     if not isinstance(body["data"], dict):
         raise BadRequestError('"data" must be a JSON object')
     return body["data"]
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether objects and arrays in ``value`` nest deeper than ``limit`` (iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 async def optional_request_data(request: web.Request) -> dict:

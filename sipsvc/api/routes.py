@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from . import openapi
-from .views import accounts, devices, events, health, quickcall, ui
+from .views import accounts, devices, events, health, quickcall, security, ui
 
 ACCOUNT = "/v2/accounts/{account_id}"
 
@@ -28,6 +28,11 @@ def add_routes(app: web.Application) -> None:
         web.post(f"{ACCOUNT}/devices/{{device_id}}/quickcall/{{number}}", quickcall.quickcall),
         web.get(f"{ACCOUNT}/quickcalls/{{call_id}}", quickcall.call),
         web.delete(f"{ACCOUNT}/quickcalls/{{call_id}}", quickcall.call),
+        web.get(f"{ACCOUNT}/security/bans", security.account_bans),
+        web.get(f"{ACCOUNT}/security/failures", security.account_failures),
+        web.delete(f"{ACCOUNT}/security/bans/{{ban_id}}", security.lift_account_ban),
+        web.get("/v2/security/bans", security.all_bans),
+        web.delete("/v2/security/bans/{ban_id}", security.lift_ban),
     ])
     app.router.add_routes([
         web.get("/healthz", health.healthz),

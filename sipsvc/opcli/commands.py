@@ -26,6 +26,9 @@ REGISTRATION_COLUMNS = [("device_id", "DEVICE"), ("name", "NAME"), ("contact", "
                         ("source", "SOURCE"), ("transport", "TRANSPORT"), ("expires", "EXPIRES IN"),
                         ("user_agent", "USER AGENT")]
 
+BAN_COLUMNS = [("id", "ID"), ("scope", "SCOPE"), ("source", "SOURCE"), ("username", "USERNAME"),
+               ("failures", "FAILURES"), ("expires", "EXPIRES IN")]
+
 
 class UsageError(Exception):
     """The command line cannot be carried out as given."""
@@ -180,6 +183,24 @@ def quickcall(ctx: Context) -> None:
     print(answer)
 
 
+def bans_list(ctx: Context) -> None:
+    path = "/v2/security/bans" if ctx.args.all else ctx.path("/security/bans")
+    rows = ctx.client.data("GET", path)
+    if ctx.args.json:
+        return output.as_json(rows)
+    columns = BAN_COLUMNS + ([("account_id", "ACCOUNT")] if ctx.args.all else [])
+    output.table([{**r, "expires": f"{r['expires_in']} s"} for r in rows], columns, empty="(no bans)")
+
+
+def bans_lift(ctx: Context) -> None:
+    path = f"/v2/security/bans/{ctx.args.ban}" if ctx.args.all else ctx.path(f"/security/bans/{ctx.args.ban}")
+    ban = ctx.client.data("DELETE", path)
+    if ctx.args.json:
+        return output.as_json(ban)
+    who = f"username {ban['username']} from " if ban.get("username") else ""
+    print(f"lifted ban {ban['id']}: {who}{ban['source']}")
+
+
 def _option(text: str) -> str:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -228,6 +249,16 @@ def add_commands(commands) -> None:
     call.add_argument("-o", "--option", action="append", default=[], type=_option, metavar="KEY=VALUE",
                       help="a quickcall option (timeout=20, cid-name=..., auto_answer=false, ...)")
     call.set_defaults(operate=quickcall)
+
+    bans = commands.add_parser("bans", help="bans from password guessing").add_subparsers(
+        dest="bans_command", required=True)
+    ban_list = bans.add_parser("list", parents=[common], help="the bans in force")
+    ban_list.add_argument("--all", action="store_true", help="of every account (admin token)")
+    ban_list.set_defaults(operate=bans_list)
+    lift = bans.add_parser("lift", parents=[common], help="lift a ban now, on every node")
+    lift.add_argument("ban", metavar="ID")
+    lift.add_argument("--all", action="store_true", help="any ban, whole sources too (admin token)")
+    lift.set_defaults(operate=bans_lift)
 
 
 def _explain(exc: ApiError) -> str:

@@ -30,6 +30,7 @@ from ..store.accounts import RedisAccountStore
 from ..store.bindings import NonceReplayError, RedisBindingStore
 from ..store.devices import RedisDeviceStore
 from .errors import RegistrarError, RegistrarErrorCode as Code
+from .guard import DROP, AuthGuard
 from .policy import RegistrarPolicy, Source, contact_values, plan_register
 
 REALM_CACHE_SECONDS = 60.0
@@ -50,8 +51,9 @@ class RegistrarService:
                  bindings: RedisBindingStore, policy: RegistrarPolicy, nonces: digest.NonceSigner,
                  nonce_lifetime: int, random_bytes: Callable[[int], bytes],
                  algorithms: tuple[str, ...] = digest.SERVER_ALGORITHMS,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, guard: AuthGuard | None = None) -> None:
         self._accounts = accounts
+        self._guard = guard
         self._devices = devices
         self._bindings = bindings
         self._policy = policy
@@ -65,12 +67,17 @@ class RegistrarService:
         # Read by the metrics at scrape time; counted on the failure paths only.
         self.counters: Counter[str] = Counter()
 
-    async def register(self, request: Request, source: Source) -> Response:
-        """The final response to a REGISTER (never raises for the caller's input)."""
+    async def register(self, request: Request, source: Source) -> Response | None:
+        """The final response to a REGISTER (never raises for the caller's input); None when
+        it is to go unanswered (a banned source and ``ban_action = "drop"``)."""
         now = self._clock()
         to_tag = self._random(8).hex()
         try:
             return await self._register(request, source, now, to_tag)
+        except _Banned:
+            if self._guard.ban_status == DROP:
+                return None
+            return make_response(request, 403, to_tag=to_tag)
         except RegistrarError as exc:
             if exc.code is Code.FORBIDDEN:
                 self.counters["auth_failures"] += 1
@@ -160,6 +167,8 @@ class RegistrarService:
         credentials = self._credentials(request, realm)
         if credentials is None:
             return self._challenge(request, realm, now, to_tag, stale=False)
+        if self._guard is not None and self._guard.user_banned(account_id, credentials.username, source, now):
+            raise _Banned()
         status = self._nonces.check(credentials.nonce, realm, now)
         if status is not digest.NonceStatus.VALID or not _is_sip_uri(credentials.uri):
             return self._challenge(request, realm, now, to_tag, stale=status is digest.NonceStatus.STALE)
@@ -168,10 +177,16 @@ class RegistrarService:
         # The same hashing for unknown users, so timing tells nothing either.
         valid = digest.verify(credentials, request.method, password or "\x00unknown")
         if not valid or password is None or not device["enabled"] or device["method"] != "password":
+            await self._failed(account_id, credentials.username, source, now)
             raise RegistrarError(Code.FORBIDDEN)
         if (aor.plain_user or "").lower() != device["username"].lower():
+            await self._failed(account_id, credentials.username, source, now)
             raise RegistrarError(Code.FORBIDDEN, "not this device's address of record")
         return Caller(device["device_id"], credentials.nonce, credentials.nc)
+
+    async def _failed(self, account_id: str, username: str, source: Source, now: float) -> None:
+        if self._guard is not None:
+            await self._guard.failed(account_id, username, source, now)
 
     @staticmethod
     def _credentials(request: Request, realm: str) -> digest.Credentials | None:
@@ -184,6 +199,10 @@ class RegistrarService:
             if credentials.realm.lower() == realm:
                 return credentials
         return None
+
+
+class _Banned(Exception):
+    """The source may not try this username (too many failures from it)."""
 
 
 def _is_sip_uri(text: str) -> bool:

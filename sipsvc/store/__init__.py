@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .accounts import RedisAccountStore
+from .bans import RedisBanStore
 from .bindings import RedisBindingStore
 from .claims import Claims
 from .connection import Store, open_store
@@ -29,6 +30,7 @@ class Stores:
     stats: RedisStats
     quickcall: RedisQuickcallStore
     registration_events: RegistrationEventFeed
+    bans: RedisBanStore
 
     @property
     def description(self) -> str:
@@ -37,9 +39,11 @@ class Stores:
     def start(self) -> None:
         """Start what runs in the background (the auth cache's subscription)."""
         self.devices.auth_cache.start()
+        self.bans.cache.start()
 
     async def close(self) -> None:
         await self.devices.auth_cache.stop()
+        await self.bans.cache.stop()
         await self.bindings.close()
         await self.connection.close()
 
@@ -56,6 +60,7 @@ def stores_for(connection: Store) -> Stores:
         RedisStats(connection.redis),
         RedisQuickcallStore(connection.redis),
         RegistrationEventFeed(connection.redis),
+        RedisBanStore(connection.redis, scripts),
     )
 
 

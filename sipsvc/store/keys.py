@@ -130,3 +130,45 @@ def api_key(key_digest: str) -> str:
 def auth_token(token_digest: str) -> str:
     """String with a TTL: SHA-256 of an auth token -> account id."""
     return f"{PREFIX}:auth-token:{token_digest}"
+
+
+# -- password guessing (see bans.py) -----------------------------------------------------------
+# Keys about one source address share the hash tag ``{src:<ip>}``, so the one script that counts
+# a failed digest attempt and bans stays in one Redis Cluster slot.
+BANS_CHANNEL = f"{PREFIX}:bans-changed"  # pub/sub: a ban was set or lifted (JSON)
+
+
+def _source(ip: str) -> str:
+    return f"{PREFIX}:{{src:{ip}}}"
+
+
+def source_failures(ip: str) -> str:
+    """String with a TTL (the window): failed digest attempts from one source address."""
+    return f"{_source(ip)}:failures"
+
+
+def user_source_failures(ip: str, account_id: str, username: str) -> str:
+    """String with a TTL (the window): failed attempts from one source for one account's username."""
+    return f"{_source(ip)}:failures:{account_id}:{username.lower()}"
+
+
+def source_ban(ip: str) -> str:
+    """String with a TTL (the ban): the source address is banned."""
+    return f"{_source(ip)}:ban"
+
+
+def user_source_ban(ip: str, account_id: str, username: str) -> str:
+    """String with a TTL (the ban): the source may not try this account's username."""
+    return f"{_source(ip)}:ban:{account_id}:{username.lower()}"
+
+
+def username_failures(account_id: str) -> str:
+    """Sorted set with a TTL (the window, from the latest failure): lower-cased username ->
+    failed digest attempts on it from any address, while attempts keep coming."""
+    return f"{_account(account_id)}:auth-failures"
+
+
+def ban_index() -> str:
+    """Hash: ban id -> ban record (JSON) of every ban, for the API and each node's ban cache;
+    records past their ``until`` are ignored and pruned."""
+    return f"{PREFIX}:bans"

@@ -25,6 +25,7 @@ class Scripts:
     delete_device: AsyncScript
     list_devices: AsyncScript
     save_bindings: AsyncScript
+    record_auth_failure: AsyncScript
 
     @classmethod
     def register(cls, redis: aioredis.Redis) -> "Scripts":

@@ -26,14 +26,17 @@ from ..sip.parser import check_request, check_response, parse_datagram
 from ..sip.headers import name_addr_of, top_via
 from ..sip.transaction import (
     MAGIC_COOKIE, AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
-    TransactionTimedOut, TxState,
+    TransactionError, TransactionTimedOut, TxState,
 )
 from ..sip.uas import make_response, preflight, response_address, stamp_via
 from .siblings import SiblingConnection, Siblings
 
 log = logging.getLogger("sipsvc.sip")
 
-Handler = Callable[[Request, Source], Awaitable[Response]]
+Handler = Callable[[Request, Source], Awaitable[Response | None]]  # None: leave unanswered
+# Looks at each new request before anything else: None lets it through, (status, reason) answers
+# it with that status at once, or drops it silently when the status is 0 (bans, scanners).
+Screen = Callable[[Request, Source], "tuple[int, str] | None"]
 Observer = Callable[[Response], None]
 ALLOWED_METHODS = frozenset({"REGISTER", "OPTIONS"})
 # Requests handled at once; more wait their turn instead of flooding Redis with connections.
@@ -68,6 +71,7 @@ class SipEndpoint:
         # Who we are among sibling workers: named in our branches and TCP connection ids.
         self.node = str(os.getpid())
         self.siblings: Siblings | None = None
+        self.screen: Screen | None = None
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -275,6 +279,11 @@ class SipEndpoint:
         target, source = event.target
         # §8.2.6.2: a final response carries a To tag of ours (the registrar makes its own).
         to_tag = secrets.token_hex(8)
+        if self.screen is not None:
+            verdict = self.screen(request, source)
+            if verdict is not None:
+                self._screened(event.tx, request, verdict, to_tag)
+                return
         early = preflight(request, self.allowed, SUPPORTED_EXTENSIONS, to_tag=to_tag)
         if early is None and request.method == "OPTIONS":
             early = make_response(request, 200, to_tag=to_tag, headers=(
@@ -288,6 +297,23 @@ class SipEndpoint:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _screened(self, tx: str, request: Request, verdict: tuple[int, str], to_tag: str) -> None:
+        status, reason = verdict
+        if status:
+            self.layer.respond(tx, make_response(request, status, to_tag=to_tag), self._loop.time())
+            return
+        self._drop(tx, reason)
+
+    def _drop(self, tx: str, reason: str) -> None:
+        """Leave a request unanswered: its transaction ends silently (a retransmission starts
+        a new one, which meets the same fate)."""
+        self.counters[f"dropped_{reason}"] += 1
+        try:
+            self.layer.terminate(tx)
+        except TransactionError:  # already ended (its transport closed)
+            pass
+        self._flush()
+
     async def _handle(self, tx: str, request: Request, source: Source) -> None:
         try:
             async with self._in_flight:
@@ -295,6 +321,9 @@ class SipEndpoint:
         except Exception:  # noqa: BLE001 - a handler bug must still answer the phone
             log.exception("handler for %s failed", request.method)
             response = make_response(request, 500)
+        if response is None:  # the handler chose silence (the registrar, for a banned source)
+            self._drop(tx, "banned")
+            return
         self.counters[f"responded_{request.method}_{response.status}"] += 1
         try:
             self.layer.respond(tx, response, self._loop.time())

@@ -190,3 +190,30 @@ async def test_quickcall_dry_run_shows_the_originate_payload(live):
     assert done.returncode == 1
     assert "quickcall gateway not configured" in done.stderr and "quickcall.gateway" in done.stderr
     assert time.monotonic() - started < 30
+
+
+async def test_bans_list_and_lift(live):
+    """A guesser (its own loopback address) trips the live server's default per-username ban."""
+    account = live.new_account()
+    live.new_device(account, {"name": "alice", "sip": {"username": "alice", "password": PASSWORD}})
+    a, b, c = os.urandom(3)
+    guesser = f"127.{100 + a % 150}.{b}.{1 + c % 250}"
+    for attempt in range(5):
+        async with SipClient(("127.0.0.1", live.sip_port), bind=guesser) as client:
+            assert (await client.register("alice", f"guess-{attempt}", account["realm"])).status == 403
+    operator = as_operator(live, account)
+    done = await run("bans", "list", env=operator)
+    assert done.returncode == 0, done.stderr
+    header, row = lines_of(done.stdout)
+    assert header[:5] == ["ID", "SCOPE", "SOURCE", "USERNAME", "FAILURES"]
+    assert row[1:5] == ["user", guesser, "alice", "5"]
+    done = await run("bans", "list", "--all", "--json", env={"SIPSVC_API": live.base, "SIPSVC_TOKEN": ADMIN})
+    assert done.returncode == 0, done.stderr
+    assert row[0] in [ban["id"] for ban in json.loads(done.stdout)]
+    done = await run("bans", "lift", row[0], env=operator)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"lifted ban {row[0]}: username alice from {guesser}"
+    done = await run("bans", "list", env=operator)
+    assert done.stdout.strip() == "(no bans)"
+    async with SipClient(("127.0.0.1", live.sip_port), bind=guesser) as client:
+        assert (await client.register("alice", PASSWORD, account["realm"])).status == 200
