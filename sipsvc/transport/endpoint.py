@@ -22,7 +22,7 @@ from typing import Awaitable, Callable
 from ..registrar.policy import Source
 from ..sip.errors import SipParseError
 from ..sip.message import Request, Response
-from ..sip.parser import check_request, check_response, parse_datagram
+from ..sip.parser import DEFAULT_LIMITS, Limits, check_request, check_response, parse_datagram
 from ..sip.headers import name_addr_of, top_via
 from ..sip.transaction import (
     MAGIC_COOKIE, AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
@@ -52,8 +52,9 @@ class Target:
 
 class SipEndpoint:
     def __init__(self, *, timers: TimerConfig, handlers: dict[str, Handler],
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
         self.layer = TransactionLayer(timers)
+        self.limits = limits  # what a message may hold (sip/parser.py), for every transport
         self.handlers = handlers
         self.counters: Counter[str] = Counter()
         self._loop = loop or asyncio.get_running_loop()
@@ -77,7 +78,7 @@ class SipEndpoint:
     def datagram_received(self, data: bytes, address: tuple) -> None:
         source = (address[0], address[1])
         try:
-            message = parse_datagram(data)
+            message = parse_datagram(data, self.limits)
         except SipParseError as exc:
             self.refuse(exc, Target("udp", source))
             return
@@ -88,7 +89,7 @@ class SipEndpoint:
         now = self._loop.time()
         try:
             if isinstance(message, Request):
-                check_request(message)
+                check_request(message, self.limits)
                 if self.siblings is not None and self._to_sibling(message, source):
                     return
                 message = stamp_via(message, source.ip, source.port)
