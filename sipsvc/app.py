@@ -132,7 +132,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     endpoint = (TracingSipEndpoint if config.sip_trace else SipEndpoint)(
         timers=timers,
         handlers={"REGISTER": app[REGISTRAR].register},
-        limits=sip_limits(config),
+        limits=sip_limits(config), max_pending=config.max_pending_requests,
     )
     try:
         listeners = await listen(endpoint, config.sip.host, config.sip.port,

@@ -38,6 +38,9 @@ Observer = Callable[[Response], None]
 ALLOWED_METHODS = frozenset({"REGISTER", "OPTIONS"})
 # Requests handled at once; more wait their turn instead of flooding Redis with connections.
 MAX_IN_FLIGHT = 256
+# Requests waiting for (or in) their handler; past this a flood gets 503 at once instead of a
+# queue that grows without bound.
+MAX_PENDING = 4096
 SUPPORTED_EXTENSIONS = frozenset({"path", "outbound", "gruu"})
 
 
@@ -52,9 +55,11 @@ class Target:
 
 class SipEndpoint:
     def __init__(self, *, timers: TimerConfig, handlers: dict[str, Handler],
-                 loop: asyncio.AbstractEventLoop | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, limits: Limits = DEFAULT_LIMITS,
+                 max_pending: int = MAX_PENDING) -> None:
         self.layer = TransactionLayer(timers)
         self.limits = limits  # what a message may hold (sip/parser.py), for every transport
+        self.max_pending = max_pending
         self.handlers = handlers
         self.counters: Counter[str] = Counter()
         self._loop = loop or asyncio.get_running_loop()
@@ -282,6 +287,10 @@ class SipEndpoint:
                 ("Allow", ", ".join(sorted(self.allowed))), ("Accept", "application/sdp"),
                 ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS))),
             ))
+        if early is None and len(self._tasks) >= self.max_pending:
+            # A flood faster than the handlers: refused now (§21.5.4) rather than queued.
+            self.counters["overloaded"] += 1
+            early = make_response(request, 503, headers=(("Retry-After", "5"),), to_tag=to_tag)
         if early is not None:
             self.layer.respond(event.tx, early, self._loop.time())
             return

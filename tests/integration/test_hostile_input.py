@@ -13,6 +13,10 @@ import pytest
 
 from sipsvc.app import SIP_ENDPOINT
 from sipsvc.sip.message import Request
+from sipsvc.sip.transaction import TimerConfig
+from sipsvc.sip.uas import make_response
+from sipsvc.transport.endpoint import SipEndpoint
+from sipsvc.transport.listen import listen
 from tests.sipclient import SipClient
 
 PASSWORD = "hostile-secret-1"
@@ -266,3 +270,32 @@ async def test_a_peer_that_does_not_read_its_answers_is_cut_off(make_api):
         writer.close()
     assert counters(api)["tcp_closed_buffer"] == 1
     await still_serving(api, account)
+
+
+async def test_a_flood_faster_than_the_handlers_gets_503_instead_of_a_queue():
+    """The endpoint alone on loopback, with a handler that holds every REGISTER until released
+    (standing in for a Redis slower than the flood): past ``max_pending`` waiting requests the
+    rest get 503 with Retry-After at once, and the waiting ones are answered afterwards."""
+    release = asyncio.Event()
+
+    async def held(request, source):
+        await release.wait()
+        return make_response(request, 200, to_tag="held")
+
+    endpoint = SipEndpoint(timers=TimerConfig(), handlers={"REGISTER": held}, max_pending=3)
+    listeners = await listen(endpoint, "127.0.0.1", 0, max_message=65536, idle_timeout=30.0)
+    try:
+        async with SipClient(listeners.address) as client:
+            for _ in range(5):
+                client.send_bytes(client.register_request("x", "example.com").to_bytes())
+            refused = [await client.receive() for _ in range(2)]
+            assert [(r.status, r.header("Retry-After")) for r in refused] == [(503, "5")] * 2
+            assert sorted(int(r.header("CSeq").split()[0]) for r in refused) == [4, 5]
+            with pytest.raises(asyncio.TimeoutError):
+                await client.receive(timeout=0.3)
+            release.set()
+            assert [(await client.receive()).status for _ in range(3)] == [200] * 3
+        assert endpoint.counters["overloaded"] == 2
+    finally:
+        await listeners.close()
+        await endpoint.close()
