@@ -133,6 +133,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
         timers=timers,
         handlers={"REGISTER": app[REGISTRAR].register},
         limits=sip_limits(config), max_pending=config.max_pending_requests,
+        max_transactions=config.max_transactions,
     )
     try:
         listeners = await listen(endpoint, config.sip.host, config.sip.port,

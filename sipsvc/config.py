@@ -168,6 +168,7 @@ class Config:
     tcp_max_connections_per_source: int = 128
     tcp_max_connections: int = 4096
     max_pending_requests: int = 4096
+    max_transactions: int = 200000
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
@@ -240,6 +241,8 @@ SETTINGS: tuple[Setting, ...] = (
             "open TCP connections in all, per worker (more are closed at once)"),
     Setting("transport.max_pending_requests", "max_pending_requests", "SIPSVC_MAX_PENDING_REQUESTS",
             _positive_int, "requests waiting for the registrar, per worker (more get 503 with Retry-After)"),
+    Setting("transport.max_transactions", "max_transactions", "SIPSVC_MAX_TRANSACTIONS", _positive_int,
+            "SIP transactions alive per worker, about 2.4 KB each (past it new requests are dropped)"),
     Setting("registrar.min_expires", "min_expires", "SIPSVC_MIN_EXPIRES", _positive_int,
             "shortest registration accepted (shorter gets 423 with Min-Expires)"),
     Setting("registrar.max_expires", "max_expires", "SIPSVC_MAX_EXPIRES", _positive_int,

@@ -41,6 +41,8 @@ MAX_IN_FLIGHT = 256
 # Requests waiting for (or in) their handler; past this a flood gets 503 at once instead of a
 # queue that grows without bound.
 MAX_PENDING = 4096
+# Transactions alive (some 2.4 KB each); past this new requests are dropped and counted.
+MAX_TRANSACTIONS = 200_000
 SUPPORTED_EXTENSIONS = frozenset({"path", "outbound", "gruu"})
 
 
@@ -56,10 +58,11 @@ class Target:
 class SipEndpoint:
     def __init__(self, *, timers: TimerConfig, handlers: dict[str, Handler],
                  loop: asyncio.AbstractEventLoop | None = None, limits: Limits = DEFAULT_LIMITS,
-                 max_pending: int = MAX_PENDING) -> None:
+                 max_pending: int = MAX_PENDING, max_transactions: int = MAX_TRANSACTIONS) -> None:
         self.layer = TransactionLayer(timers)
         self.limits = limits  # what a message may hold (sip/parser.py), for every transport
         self.max_pending = max_pending
+        self.max_transactions = max_transactions
         self.handlers = handlers
         self.counters: Counter[str] = Counter()
         self._loop = loop or asyncio.get_running_loop()
@@ -110,6 +113,11 @@ class SipEndpoint:
                     return
         except SipParseError as exc:
             self.refuse(exc, target)
+            return
+        if len(self.layer) >= self.max_transactions and isinstance(message, Request):
+            # Each transaction lives up to 32 s (Timer J): a flood must not hold memory without
+            # bound. Responses still reach our own transactions.
+            self.counters["dropped_overload"] += 1
             return
         self.counters[f"received_{'request' if isinstance(message, Request) else 'response'}"] += 1
         self.layer.receive(message, (target, source), reliable=target.transport != "udp", now=now)

@@ -299,3 +299,23 @@ async def test_a_flood_faster_than_the_handlers_gets_503_instead_of_a_queue():
     finally:
         await listeners.close()
         await endpoint.close()
+
+
+async def test_past_the_transaction_cap_new_requests_are_dropped_and_counted():
+    """Each answered request keeps its transaction for 32 s (Timer J); past ``max_transactions``
+    a flood of new requests is dropped instead of held."""
+    endpoint = SipEndpoint(timers=TimerConfig(), handlers={}, max_transactions=3)
+    listeners = await listen(endpoint, "127.0.0.1", 0, max_message=65536, idle_timeout=30.0)
+    try:
+        async with SipClient(listeners.address) as client:
+            requests = [options(client) for _ in range(5)]
+            for request in requests:
+                client.send_bytes(request.to_bytes())
+            answers = [await client.receive() for _ in range(3)]
+            assert [answer.status for answer in answers] == [200] * 3
+            with pytest.raises(asyncio.TimeoutError):
+                await client.receive(timeout=0.3)
+        assert endpoint.counters["dropped_overload"] == 2 and len(endpoint.layer) == 3
+    finally:
+        await listeners.close()
+        await endpoint.close()
