@@ -5,8 +5,8 @@ is lost (400).
 Hostile peers are bounded by ``TcpLimits`` (per worker process): connections per source
 address and in total (more are closed as soon as they are accepted), bytes buffered per
 connection (unframed input plus unsent output: a peer that never reads its answers is cut off)
-and the time a message may take to arrive whole (a slow sender is cut off). Each refusal is
-counted in ``endpoint.counters``.
+and the time a message may take to arrive whole, the first one counted from the connection's
+opening (a slow or silent sender is cut off). Each refusal is counted in ``endpoint.counters``.
 """
 
 from __future__ import annotations
@@ -94,6 +94,9 @@ class TcpConnection(asyncio.Protocol):
             self._admitted = True
         self._endpoint.connections[self.id] = self
         self._touch()
+        # The first message is due at once too: a connection opened to sit silent (holding one
+        # of the places above) is cut off like a slow sender.
+        self._slow = asyncio.get_running_loop().call_later(self._limits.message_timeout, self._too_slow)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._admitted:

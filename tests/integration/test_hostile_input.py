@@ -319,3 +319,24 @@ async def test_past_the_transaction_cap_new_requests_are_dropped_and_counted():
     finally:
         await listeners.close()
         await endpoint.close()
+
+
+async def test_a_connection_that_never_sends_is_cut_off_like_a_slow_sender(make_api):
+    api = await make_api(tcp_message_timeout=0.5, tcp_idle_timeout=30.0)
+    reader, writer = await _open(api)
+    started = asyncio.get_running_loop().time()
+    try:
+        assert await _closed_by_server(reader)
+        assert asyncio.get_running_loop().time() - started < 2
+    finally:
+        writer.close()
+    assert counters(api)["tcp_closed_slow"] == 1
+    # A connection whose first message comes at once stays past the timeout.
+    reader, writer = await _open(api)
+    try:
+        assert await _answers(reader, writer)
+        await asyncio.sleep(0.8)
+        assert await _answers(reader, writer)
+    finally:
+        writer.close()
+    assert counters(api)["tcp_closed_slow"] == 1
