@@ -60,6 +60,7 @@ class SipEndpoint:
                  loop: asyncio.AbstractEventLoop | None = None, limits: Limits = DEFAULT_LIMITS,
                  max_pending: int = MAX_PENDING, max_transactions: int = MAX_TRANSACTIONS) -> None:
         self.layer = TransactionLayer(timers)
+        self._t1 = timers.t1
         self.limits = limits  # what a message may hold (sip/parser.py), for every transport
         self.max_pending = max_pending
         self.max_transactions = max_transactions
@@ -197,8 +198,26 @@ class SipEndpoint:
         self._waiting[tx] = future
         if on_response is not None:
             self._observers[tx] = on_response
+        if request.method == "CANCEL":
+            branch = top_via(request).branch
+            self._loop.call_later(64 * self._t1, self._abandon_invite, branch)
         self._flush()
         return future
+
+    def _abandon_invite(self, branch: str) -> None:
+        """§9.1: an INVITE still without a final response 64*T1 after its CANCEL is given up.
+        An INVITE client transaction has no timer of its own in Proceeding, so a callee that
+        rings and never answers would otherwise hold it (and its waiter) for ever."""
+        tx = self.layer.client_transaction(branch, "INVITE")
+        if tx is None or self.layer.state(tx) is not TxState.PROCEEDING:
+            return
+        self.layer.terminate(tx)
+        self.counters["invite_abandoned"] += 1
+        self._observers.pop(tx, None)
+        future = self._waiting.pop(tx, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+        self._flush()
 
     def send_ack(self, ack: Request, target: Target) -> None:
         """Send the ACK for a 2xx, which is no transaction (§13.2.2.4, §17.1.1.3)."""

@@ -409,3 +409,39 @@ async def test_mutated_messages_over_udp_and_tcp_crash_nothing(make_api, caplog)
     assert endpoint_counters["responded_REGISTER_401"] > 50 and endpoint_counters["refused"] > 50, endpoint_counters
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert not errors, [record.getMessage() for record in errors[:5]]
+
+
+# -- a callee that rings for ever ----------------------------------------------------------
+
+async def test_an_invite_that_rings_for_ever_after_its_cancel_is_given_up():
+    """A callee (a real UDP socket here) answers our INVITE 180 and then ignores everything,
+    the CANCEL included: 64*T1 after the CANCEL the INVITE's transaction is ended (§9.1) and
+    its waiter gets None, so nothing is held for ever."""
+    from sipsvc.sip.uac import make_cancel
+    from sipsvc.transport.endpoint import Target
+
+    timers = TimerConfig(t1=0.01, t2=0.04, t4=0.05)
+    endpoint = SipEndpoint(timers=timers, handlers={})
+    listeners = await listen(endpoint, "127.0.0.1", 0, max_message=65536, idle_timeout=30.0)
+    callee = SipClient(listeners.address)
+    try:
+        async with callee:
+            host, port = listeners.address
+            invite = Request(method="INVITE", uri=f"sip:callee@{callee.local[0]}:{callee.local[1]}", headers=(
+                ("Via", f"SIP/2.0/UDP {host}:{port};branch={endpoint.new_branch()}"), ("Max-Forwards", "70"),
+                ("From", f"<sip:caller@{host}>;tag={endpoint.new_tag()}"), ("To", "<sip:callee@example.com>"),
+                ("Call-ID", f"{os.urandom(6).hex()}@hostile"), ("CSeq", "1 INVITE"),
+                ("Contact", f"<sip:caller@{host}:{port}>")))
+            answer = endpoint.send_request(invite, Target("udp", callee.local))
+            received = await callee.receive()  # the INVITE
+            ringing = make_response(received, 180, to_tag="forever")
+            callee.send_bytes(ringing.to_bytes())
+            await asyncio.sleep(0.1)
+            endpoint.send_request(make_cancel(invite), Target("udp", callee.local))
+            assert await asyncio.wait_for(answer, 3) is None  # given up 0.64 s after the CANCEL
+            await asyncio.sleep(0.1)
+            assert len(endpoint.layer) == 0 and endpoint.counters["invite_abandoned"] == 1
+    finally:
+        await listeners.close()
+        await endpoint.close()
+
