@@ -1,14 +1,18 @@
 """What the fuzzers drive: the way the SIP endpoint takes a datagram, minus the sockets.
 
 ``exercise`` parses the bytes with the caller's limits, checks the message, stamps and routes a
-request as the endpoint does, runs it through a transaction layer, answers it (preflight, else
-200) and serialises everything the layer sends. The only exception it lets out of the core is
+request as the endpoint does (a REGISTER's contacts, intervals and credentials read as the
+registrar reads them), runs it through a transaction layer, answers it (preflight, else 200)
+and serialises everything the layer sends. The only exception it lets out of the core is
 ``SipParseError`` where the core documents it; anything else (or a reply that would break the
 wire) raises ``AssertionError`` or propagates, which is what a fuzzer reports.
 """
 
 from __future__ import annotations
 
+from sipsvc.registrar.errors import RegistrarError
+from sipsvc.registrar.policy import RegistrarPolicy, Source, plan_register
+from sipsvc.sip.digest import DigestError, parse_credentials
 from sipsvc.sip.errors import SipParseError
 from sipsvc.sip.message import Request, Response
 from sipsvc.sip.parser import DEFAULT_LIMITS, Limits, StreamFramer, check_request, check_response, parse_datagram
@@ -45,6 +49,8 @@ def deliver(layer: TransactionLayer, message: Request | Response, limits: Limits
             return
         message = stamp_via(message, *SOURCE)
         response_address(message, SOURCE)
+        if message.method == "REGISTER":
+            registrar_reads(message)
     else:
         try:
             check_response(message)
@@ -57,6 +63,20 @@ def deliver(layer: TransactionLayer, message: Request | Response, limits: Limits
             layer.respond(event.tx, answer or make_response(event.request, 200, to_tag="fuzz"), now)
     for outgoing in layer.outgoing():
         parse_datagram(outgoing.message.to_bytes())  # what we send parses back
+
+
+def registrar_reads(request: Request) -> None:
+    """What the registrar reads from a checked REGISTER before it touches the store: its
+    contacts and intervals (only ``RegistrarError``) and its credentials (only ``DigestError``)."""
+    try:
+        plan_register(request, Source(*SOURCE, "udp"), 0.0, RegistrarPolicy())
+    except RegistrarError:
+        pass
+    for value in request.header_lines("Authorization"):
+        try:
+            parse_credentials(value)
+        except DigestError:
+            pass
 
 
 def exercise(data: bytes, limits: Limits = DEFAULT_LIMITS, layer: TransactionLayer | None = None) -> None:
