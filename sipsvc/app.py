@@ -33,10 +33,12 @@ from .registrar.guard import AuthGuard, GuardPolicy
 from .registrar.policy import RegistrarPolicy
 from .registrar.service import RegistrarService
 from .sip.digest import NonceSigner
+from .sip.parser import Limits
 from .sip.transaction import TimerConfig
 from .store import open_stores
 from .transport.endpoint import SipEndpoint
 from .transport.listen import listen
+from .transport.tcp import TcpLimits
 from .transport.trace import TracingSipEndpoint
 
 log = logging.getLogger("sipsvc")
@@ -127,6 +129,19 @@ async def _close_event_streams(app: web.Application) -> None:
         app[EVENTS].close_streams()
 
 
+def sip_limits(config: Config) -> Limits:
+    """What one SIP message may hold (issue 6: hostile input)."""
+    return Limits(max_message=config.max_message_bytes, max_headers=config.max_headers,
+                  max_line=config.max_line_length, max_uri=config.max_uri_length, max_vias=config.max_vias)
+
+
+def tcp_limits(config: Config) -> TcpLimits:
+    """What one TCP peer may hold (issue 6: hostile input)."""
+    return TcpLimits(message_timeout=config.tcp_message_timeout, max_buffered=config.tcp_max_buffered_bytes,
+                     max_per_source=config.tcp_max_connections_per_source,
+                     max_connections=config.tcp_max_connections)
+
+
 async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SIP endpoint and its UDP and TCP listeners on ``config.sip``."""
     config = app[CONFIG]
@@ -135,12 +150,15 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     endpoint = (TracingSipEndpoint if config.sip_trace else SipEndpoint)(
         timers=timers,
         handlers={"REGISTER": app[REGISTRAR].register},
+        limits=sip_limits(config), max_pending=config.max_pending_requests,
+        max_transactions=config.max_transactions,
     )
     endpoint.screen = app[SECURITY].screen
     try:
         listeners = await listen(endpoint, config.sip.host, config.sip.port,
                                  max_message=config.max_message_bytes,
-                                 idle_timeout=config.tcp_idle_timeout, group=app[REUSE_PORT])
+                                 idle_timeout=config.tcp_idle_timeout, group=app[REUSE_PORT],
+                                 tcp_limits=tcp_limits(config))
     except OSError as exc:
         raise ConfigError(f"sip: cannot listen on {config.sip}: {exc.strerror or exc}") from None
     if app[REUSE_PORT] > 1:

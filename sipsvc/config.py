@@ -189,6 +189,16 @@ class Config:
     t4: float = 5.0
     max_message_bytes: int = 65536
     tcp_idle_timeout: float = 600.0
+    max_headers: int = 128
+    max_line_length: int = 8192
+    max_uri_length: int = 2048
+    max_vias: int = 70
+    tcp_message_timeout: float = 10.0
+    tcp_max_buffered_bytes: int = 262144
+    tcp_max_connections_per_source: int = 128
+    tcp_max_connections: int = 4096
+    max_pending_requests: int = 4096
+    max_transactions: int = 200000
     min_expires: int = 60
     max_expires: int = 3600
     default_expires: int = 3600
@@ -253,6 +263,27 @@ SETTINGS: tuple[Setting, ...] = (
             "largest SIP message accepted (UDP: dropped; TCP: 413 and the connection closed)"),
     Setting("transport.tcp_idle_timeout", "tcp_idle_timeout", "SIPSVC_TCP_IDLE_TIMEOUT", _positive_float,
             "seconds a TCP connection may stay silent before it is closed"),
+    Setting("transport.max_headers", "max_headers", "SIPSVC_MAX_HEADERS", _positive_int,
+            "most header lines in a SIP message (more: 400, or dropped without a usable Via)"),
+    Setting("transport.max_line_length", "max_line_length", "SIPSVC_MAX_LINE_LENGTH", _positive_int,
+            "longest start or header line of a SIP message, characters (longer: 400)"),
+    Setting("transport.max_uri_length", "max_uri_length", "SIPSVC_MAX_URI_LENGTH", _positive_int,
+            "longest Request-URI (longer: 414) and From/To URI (longer: 400), characters"),
+    Setting("transport.max_vias", "max_vias", "SIPSVC_MAX_VIAS", _positive_int,
+            "most Via values in a request (more: 400)"),
+    Setting("transport.tcp_message_timeout", "tcp_message_timeout", "SIPSVC_TCP_MESSAGE_TIMEOUT",
+            _positive_float, "seconds a TCP message may take from its first byte to its last (slower: closed)"),
+    Setting("transport.tcp_max_buffered_bytes", "tcp_max_buffered_bytes", "SIPSVC_TCP_MAX_BUFFERED_BYTES",
+            _positive_int, "bytes held for one TCP connection, unframed input plus unsent output (more: closed)"),
+    Setting("transport.tcp_max_connections_per_source", "tcp_max_connections_per_source",
+            "SIPSVC_TCP_MAX_CONNECTIONS_PER_SOURCE", _positive_int,
+            "open TCP connections from one IP address, per worker (more are closed at once)"),
+    Setting("transport.tcp_max_connections", "tcp_max_connections", "SIPSVC_TCP_MAX_CONNECTIONS", _positive_int,
+            "open TCP connections in all, per worker (more are closed at once)"),
+    Setting("transport.max_pending_requests", "max_pending_requests", "SIPSVC_MAX_PENDING_REQUESTS",
+            _positive_int, "requests waiting for the registrar, per worker (more get 503 with Retry-After)"),
+    Setting("transport.max_transactions", "max_transactions", "SIPSVC_MAX_TRANSACTIONS", _positive_int,
+            "SIP transactions alive per worker, about 2.4 KB each (past it new requests are dropped)"),
     Setting("registrar.min_expires", "min_expires", "SIPSVC_MIN_EXPIRES", _positive_int,
             "shortest registration accepted (shorter gets 423 with Min-Expires)"),
     Setting("registrar.max_expires", "max_expires", "SIPSVC_MAX_EXPIRES", _positive_int,
@@ -353,6 +384,8 @@ def load_config(
         raise ConfigError("registrar.default_expires: must lie between min_expires and max_expires")
     if config.t2 < config.t1:
         raise ConfigError("transactions.t2: must not be shorter than t1")
+    if config.tcp_max_buffered_bytes < config.max_message_bytes:
+        raise ConfigError("transport.tcp_max_buffered_bytes: must not be less than max_message_bytes")
     return config
 
 

@@ -9,12 +9,18 @@
   mandatory headers once each, a well-formed CSeq naming the request's method, parseable Vias,
   From and To.
 
+Every one of them takes ``Limits`` (the caller's, from its configuration; the defaults below
+otherwise): hostile input is refused before it costs more than a bounded amount of work, and
+each check is O(1) per message or made while splitting lines, so the common case pays nothing.
+
 Errors carry what was parsed so far, so a server can still answer 400 to a usable Via.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
 from .errors import FramingError, SipParseError
 from .headers import cseq_of, is_token, name_addr_of, top_via, vias
 from .message import Headers, Request, Response, canonical_name
@@ -29,16 +35,74 @@ SINGLE_HEADERS = ("To", "From", "Call-ID", "CSeq", "Max-Forwards")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one message may hold before it is refused (defaults suit phones and proxies alike;
+    RFC 4475's longest message has 43 header lines and 34 Vias).
+
+    - ``max_message``: bytes of a whole message, headers and body (413).
+    - ``max_headers``: header lines, folded continuation lines included (400).
+    - ``max_line``: characters of one line, the start line included (400).
+    - ``max_uri``: characters of the Request-URI (414, RFC 3261 §21.4.12) and of the URIs of
+      From and To (400).
+    - ``max_vias``: Via values of a request (400); more than Max-Forwards' usual 70 hops is a loop
+      or an attack.
+    """
+
+    max_message: int = 65536
+    max_headers: int = 128
+    max_line: int = 8192
+    max_uri: int = 2048
+    max_vias: int = 70
+
+
+DEFAULT_LIMITS = Limits()
+
+
 def _decode(data: bytes) -> str:
     # UTF-8 where it is UTF-8; any other byte survives as a surrogate and serialises back as it was.
     return data.decode("utf-8", "surrogateescape")
 
 
-def _parse_head(head: str) -> tuple[str, Headers]:
+def _parse_head(head: str, limits: Limits) -> tuple[str, Headers]:
     lines = _LINE_END.split(head)
     start = lines[0]
+    too_many = len(lines) - 1 > limits.max_headers
+    # One line over the limit needs a head over it: only then are the lines measured.
+    measure = len(head) > limits.max_line
+    if too_many or measure:
+        return start, _parse_hostile(start, lines, limits, too_many)
+    return start, _parse_lines(lines, 1, len(lines))
+
+
+def _parse_hostile(start: str, lines: list[str], limits: Limits, too_many: bool) -> Headers:
+    """The head of a message over a limit: raise with the headers before the offending line
+    (bounded work), so that a request with a usable Via can still be answered."""
+    is_request = not start.startswith("SIP/")
+    if len(start) > limits.max_line:
+        raise SipParseError("start line too long", headers=(), is_request=is_request)
+    end = min(len(lines), limits.max_headers + 1)
+    for index in range(1, end):
+        if len(lines[index]) > limits.max_line:
+            headers = _parse_partial(lines, index)
+            raise SipParseError("header line too long", headers=headers, is_request=is_request)
+    if too_many:
+        raise SipParseError("too many header lines", headers=_parse_partial(lines, end),
+                            is_request=is_request)
+    return _parse_lines(lines, 1, len(lines))
+
+
+def _parse_partial(lines: list[str], end: int) -> Headers:
+    try:
+        return _parse_lines(lines, 1, end)
+    except SipParseError:
+        return ()
+
+
+def _parse_lines(lines: list[str], begin: int, end: int) -> Headers:
     headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
+    for index in range(begin, end):
+        line = lines[index]
         if not line:
             continue
         if line[0] in " \t":  # folded continuation (§7.3.1)
@@ -52,10 +116,10 @@ def _parse_head(head: str) -> tuple[str, Headers]:
         if not colon or not _HEADER_NAME.match(name):
             raise SipParseError("malformed header line")
         headers.append((canonical_name(name), value.strip(" \t")))
-    return start, tuple(headers)
+    return tuple(headers)
 
 
-def _start_line(start: str, headers: Headers) -> tuple[bool, tuple]:
+def _start_line(start: str, headers: Headers, limits: Limits = DEFAULT_LIMITS) -> tuple[bool, tuple]:
     """(is_request, parts) from the start line; raises with the headers kept for a reply."""
     if start.startswith("SIP/"):
         match = _STATUS_LINE.match(start)
@@ -73,6 +137,8 @@ def _start_line(start: str, headers: Headers) -> tuple[bool, tuple]:
         raise SipParseError("SIP version not supported", 505, headers=headers)
     if uri.startswith("<"):
         raise SipParseError("Request-URI must not be enclosed in <>", headers=headers)
+    if len(uri) > limits.max_uri:
+        raise SipParseError("Request-URI too long", 414, headers=headers)
     return True, (method, uri)
 
 
@@ -102,13 +168,16 @@ def _split(data: bytes) -> tuple[bytes, bytes]:
     return data[: match.start()], data[match.end():]
 
 
-def parse_datagram(data: bytes) -> Request | Response:
-    """Parse one message from a UDP datagram."""
+def parse_datagram(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Request | Response:
+    """Parse one message from a UDP datagram (the transport drops one over ``max_message``
+    before it gets here; here it is refused with 413)."""
+    if len(data) > limits.max_message:
+        raise FramingError("message exceeds the size limit", 413)
     head, rest = _split(data)
     if not head:
         raise SipParseError("empty message")
-    start, headers = _parse_head(_decode(head))
-    is_request, parts = _start_line(start, headers)
+    start, headers = _parse_head(_decode(head), limits)
+    is_request, parts = _start_line(start, headers, limits)
     try:
         length = content_length(headers)
     except FramingError as exc:
@@ -122,7 +191,7 @@ def parse_datagram(data: bytes) -> Request | Response:
     return _build(is_request, parts, headers, body)
 
 
-def check_request(request: Request) -> None:
+def check_request(request: Request, limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise ``SipParseError`` (with the headers kept) if ``request`` may not be processed."""
     try:
         for name in SINGLE_HEADERS:
@@ -133,7 +202,8 @@ def check_request(request: Request) -> None:
                 raise SipParseError(f"missing {name} header")
         if not request.values("Via"):
             raise SipParseError("missing Via header")
-        vias(request)
+        if len(vias(request)) > limits.max_vias:
+            raise SipParseError("too many Via headers")
         cseq = cseq_of(request)
         if cseq.method != request.method:
             raise SipParseError("CSeq method does not match the request method")
@@ -142,8 +212,11 @@ def check_request(request: Request) -> None:
         uri = parse_uri(request.uri)
         if isinstance(uri, SipUri) and uri.headers is not None:
             raise SipParseError("Request-URI must not carry headers")
-        name_addr_of(request, "From")
-        name_addr_of(request, "To")
+        for name in ("From", "To"):
+            address = name_addr_of(request, name)
+            # A header's length bounds its URI's: only a long header's URI is measured.
+            if len(request.header(name)) > limits.max_uri and len(str(address.uri)) > limits.max_uri:
+                raise SipParseError(f"URI in {name} too long")
     except SipParseError as exc:
         raise exc.with_headers(request.headers, True) from None
 
@@ -158,22 +231,37 @@ def check_response(response: Response) -> None:
 
 
 class StreamFramer:
-    """Splits a byte stream into messages (RFC 3261 §18.3), bounded by ``max_message`` bytes.
+    """Splits a byte stream into messages (RFC 3261 §18.3), bounded by ``limits.max_message``
+    bytes (``max_message``, when given, overrides it).
 
     ``feed`` returns the complete messages so far; CRLF keep-alives between messages
     (RFC 5626 §3.5.1) are reported as ``b"\\r\\n\\r\\n"`` pings. A framing error raises
-    ``SipParseError``: the stream cannot be resynchronised and must be closed.
+    ``SipParseError``: the stream cannot be resynchronised and must be closed. Bytes trickled in
+    one at a time cost O(1) each: the search for the end of the headers resumes where it stopped.
     """
 
     PING = "ping"
 
-    def __init__(self, max_message: int = 65536) -> None:
+    def __init__(self, max_message: int | None = None, *, limits: Limits = DEFAULT_LIMITS) -> None:
         self._buffer = bytearray()
-        self._max = max_message
+        self._limits = limits
+        self._max = limits.max_message if max_message is None else max_message
+        self._scanned = 0  # bytes of the buffer known to hold no end of headers
+        self._head: tuple | None = None  # the parsed head of a message whose body is still due
 
     @property
     def buffered(self) -> int:
         return len(self._buffer)
+
+    @property
+    def partial(self) -> bool:
+        """True while part of a message (anything but line ends) waits for the rest."""
+        buffer = self._buffer
+        if not buffer:
+            return False
+        if buffer[0] not in b"\r\n":
+            return True
+        return bool(buffer.lstrip(b"\r\n"))
 
     def feed(self, data: bytes) -> list[Request | Response | str]:
         self._buffer += data
@@ -186,20 +274,42 @@ class StreamFramer:
 
     def _next(self) -> Request | Response | str | None:
         buffer = self._buffer
-        if buffer.startswith(b"\r\n\r\n"):
-            del buffer[:4]
-            return self.PING
-        stripped = len(buffer) - len(buffer.lstrip(b"\r\n"))
-        if stripped and stripped == len(buffer):
-            return None  # only line ends so far: maybe the start of a ping
-        del buffer[:stripped]
-        match = _HEAD_END.search(buffer)
+        if not buffer:
+            return None
+        if buffer[0] in b"\r\n":
+            if buffer.startswith(b"\r\n\r\n"):
+                del buffer[:4]
+                self._scanned = 0
+                return self.PING
+            stripped = len(buffer) - len(buffer.lstrip(b"\r\n"))
+            if stripped == len(buffer):
+                return None  # only line ends so far: maybe the start of a ping
+            del buffer[:stripped]
+            self._scanned = 0
+        if self._head is None:
+            self._head = self._parse_next_head(buffer)
+            if self._head is None:
+                return None
+        body_start, end, is_request, parts, headers = self._head
+        if len(buffer) < end:
+            return None  # the body is still due; its head is kept, not parsed again
+        body = bytes(buffer[body_start:end])
+        del buffer[:end]
+        self._scanned = 0
+        self._head = None
+        return _build(is_request, parts, headers, body)
+
+    def _parse_next_head(self, buffer: bytearray) -> tuple | None:
+        # The end of the headers is at most 4 bytes long: resume the search just before the
+        # bytes already scanned (the buffer never grows past the limit without a match).
+        match = _HEAD_END.search(buffer, max(self._scanned - 3, 0))
         if match is None:
+            self._scanned = len(buffer)
             if len(buffer) > self._max:
                 raise FramingError("message headers exceed the size limit", 413)
             return None
-        start, headers = _parse_head(_decode(bytes(buffer[: match.start()])))
-        is_request, parts = _start_line(start, headers)
+        start, headers = _parse_head(_decode(bytes(buffer[: match.start()])), self._limits)
+        is_request, parts = _start_line(start, headers, self._limits)
         try:
             length = content_length(headers) or 0
         except FramingError as exc:
@@ -207,10 +317,4 @@ class StreamFramer:
         end = match.end() + length
         if end > self._max:
             raise FramingError("message exceeds the size limit", 413, headers=headers, is_request=is_request)
-        if len(buffer) < end:
-            return None
-        body = bytes(buffer[match.end():end])
-        del buffer[:end]
-        return _build(is_request, parts, headers, body)
-
-
+        return match.end(), end, is_request, parts, headers

@@ -22,7 +22,7 @@ from typing import Awaitable, Callable
 from ..registrar.policy import Source
 from ..sip.errors import SipParseError
 from ..sip.message import Request, Response
-from ..sip.parser import check_request, check_response, parse_datagram
+from ..sip.parser import DEFAULT_LIMITS, Limits, check_request, check_response, parse_datagram
 from ..sip.headers import name_addr_of, top_via
 from ..sip.transaction import (
     MAGIC_COOKIE, AckReceived, CancelReceived, RequestReceived, ResponseReceived, TimerConfig, TransactionLayer,
@@ -41,6 +41,11 @@ Observer = Callable[[Response], None]
 ALLOWED_METHODS = frozenset({"REGISTER", "OPTIONS"})
 # Requests handled at once; more wait their turn instead of flooding Redis with connections.
 MAX_IN_FLIGHT = 256
+# Requests waiting for (or in) their handler; past this a flood gets 503 at once instead of a
+# queue that grows without bound.
+MAX_PENDING = 4096
+# Transactions alive (some 2.4 KB each); past this new requests are dropped and counted.
+MAX_TRANSACTIONS = 200_000
 SUPPORTED_EXTENSIONS = frozenset({"path", "outbound", "gruu"})
 
 
@@ -55,8 +60,13 @@ class Target:
 
 class SipEndpoint:
     def __init__(self, *, timers: TimerConfig, handlers: dict[str, Handler],
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None, limits: Limits = DEFAULT_LIMITS,
+                 max_pending: int = MAX_PENDING, max_transactions: int = MAX_TRANSACTIONS) -> None:
         self.layer = TransactionLayer(timers)
+        self._t1 = timers.t1
+        self.limits = limits  # what a message may hold (sip/parser.py), for every transport
+        self.max_pending = max_pending
+        self.max_transactions = max_transactions
         self.handlers = handlers
         self.counters: Counter[str] = Counter()
         self._loop = loop or asyncio.get_running_loop()
@@ -81,7 +91,7 @@ class SipEndpoint:
     def datagram_received(self, data: bytes, address: tuple) -> None:
         source = (address[0], address[1])
         try:
-            message = parse_datagram(data)
+            message = parse_datagram(data, self.limits)
         except SipParseError as exc:
             self.refuse(exc, Target("udp", source))
             return
@@ -92,7 +102,7 @@ class SipEndpoint:
         now = self._loop.time()
         try:
             if isinstance(message, Request):
-                check_request(message)
+                check_request(message, self.limits)
                 if self.siblings is not None and self._to_sibling(message, source):
                     return
                 message = stamp_via(message, source.ip, source.port)
@@ -108,6 +118,11 @@ class SipEndpoint:
                     return
         except SipParseError as exc:
             self.refuse(exc, target)
+            return
+        if len(self.layer) >= self.max_transactions and isinstance(message, Request):
+            # Each transaction lives up to 32 s (Timer J): a flood must not hold memory without
+            # bound. Responses still reach our own transactions.
+            self.counters["dropped_overload"] += 1
             return
         self.counters[f"received_{'request' if isinstance(message, Request) else 'response'}"] += 1
         self.layer.receive(message, (target, source), reliable=target.transport != "udp", now=now)
@@ -187,8 +202,26 @@ class SipEndpoint:
         self._waiting[tx] = future
         if on_response is not None:
             self._observers[tx] = on_response
+        if request.method == "CANCEL":
+            branch = top_via(request).branch
+            self._loop.call_later(64 * self._t1, self._abandon_invite, branch)
         self._flush()
         return future
+
+    def _abandon_invite(self, branch: str) -> None:
+        """§9.1: an INVITE still without a final response 64*T1 after its CANCEL is given up.
+        An INVITE client transaction has no timer of its own in Proceeding, so a callee that
+        rings and never answers would otherwise hold it (and its waiter) for ever."""
+        tx = self.layer.client_transaction(branch, "INVITE")
+        if tx is None or self.layer.state(tx) is not TxState.PROCEEDING:
+            return
+        self.layer.terminate(tx)
+        self.counters["invite_abandoned"] += 1
+        self._observers.pop(tx, None)
+        future = self._waiting.pop(tx, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+        self._flush()
 
     def send_ack(self, ack: Request, target: Target) -> None:
         """Send the ACK for a 2xx, which is no transaction (§13.2.2.4, §17.1.1.3)."""
@@ -290,6 +323,10 @@ class SipEndpoint:
                 ("Allow", ", ".join(sorted(self.allowed))), ("Accept", "application/sdp"),
                 ("Supported", ", ".join(sorted(SUPPORTED_EXTENSIONS))),
             ))
+        if early is None and len(self._tasks) >= self.max_pending:
+            # A flood faster than the handlers: refused now (§21.5.4) rather than queued.
+            self.counters["overloaded"] += 1
+            early = make_response(request, 503, headers=(("Retry-After", "5"),), to_tag=to_tag)
         if early is not None:
             self.layer.respond(event.tx, early, self._loop.time())
             return

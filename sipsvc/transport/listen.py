@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .endpoint import SipEndpoint
 from .spread import spread_by_payload
-from .tcp import TcpConnection
+from .tcp import ConnectionGate, TcpConnection, TcpLimits
 from .udp import UdpProtocol
 
 
@@ -16,6 +16,7 @@ class Listeners:
     udp: asyncio.DatagramTransport
     tcp: asyncio.base_events.Server
     address: tuple[str, int]
+    gate: ConnectionGate | None = None  # the TCP connections open, by source address
 
     async def close(self) -> None:
         self.tcp.close()
@@ -24,9 +25,11 @@ class Listeners:
 
 
 async def listen(endpoint: SipEndpoint, host: str, port: int, *, max_message: int,
-                 idle_timeout: float, group: int = 0) -> Listeners:
+                 idle_timeout: float, group: int = 0, tcp_limits: TcpLimits | None = None) -> Listeners:
     """Bind UDP, then TCP on the port UDP got (so port 0 picks one free for both). With
-    ``group`` > 0 the sockets are shared (SO_REUSEPORT) by that many worker processes."""
+    ``group`` > 0 the sockets are shared (SO_REUSEPORT) by that many worker processes.
+    ``tcp_limits`` bound the TCP connections (see tcp.py), in this process."""
+    gate = ConnectionGate(tcp_limits or TcpLimits())
     reuse_port = group > 0
     loop = asyncio.get_running_loop()
     attempts = 10 if port == 0 else 1
@@ -39,12 +42,12 @@ async def listen(endpoint: SipEndpoint, host: str, port: int, *, max_message: in
             spread_by_payload(udp.get_extra_info("socket"), group)
         try:
             tcp = await loop.create_server(
-                lambda: TcpConnection(endpoint, max_message=max_message, idle_timeout=idle_timeout),
+                lambda: TcpConnection(endpoint, max_message=max_message, idle_timeout=idle_timeout, gate=gate),
                 host, bound[1], reuse_address=True, reuse_port=reuse_port or None)
         except OSError:
             udp.close()
             if attempt == attempts - 1:
                 raise
             continue
-        return Listeners(udp, tcp, (bound[0], bound[1]))
+        return Listeners(udp, tcp, (bound[0], bound[1]), gate)
     raise AssertionError("unreachable")

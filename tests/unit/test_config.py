@@ -102,3 +102,23 @@ def test_anonymous_quickcalls_can_be_turned_off(tmp_path: Path):
 ])
 def test_the_quickcall_gateway(value, expected):
     assert load_config(env={"SIPSVC_QUICKCALL_GATEWAY": value}).quickcall_gateway == expected
+
+
+def test_the_hostile_input_limits_reach_the_core_and_the_tcp_adapter(tmp_path: Path):
+    from sipsvc.app import sip_limits, tcp_limits
+
+    path = tmp_path / "limits.toml"
+    path.write_text("[transport]\nmax_headers = 40\nmax_vias = 9\ntcp_max_connections = 50\n")
+    config = load_config(path, env={"SIPSVC_MAX_LINE_LENGTH": "1000", "SIPSVC_TCP_MESSAGE_TIMEOUT": "2.5"})
+    limits = sip_limits(config)
+    assert (limits.max_headers, limits.max_vias, limits.max_line, limits.max_uri) == (40, 9, 1000, 2048)
+    assert limits.max_message == config.max_message_bytes
+    tcp = tcp_limits(config)
+    assert (tcp.max_connections, tcp.message_timeout, tcp.max_per_source) == (50, 2.5, 128)
+
+
+def test_tcp_buffered_bytes_must_hold_a_whole_message():
+    with pytest.raises(ConfigError, match="^transport.tcp_max_buffered_bytes: must not be less"):
+        load_config(env={"SIPSVC_TCP_MAX_BUFFERED_BYTES": "1000"})
+    with pytest.raises(ConfigError, match="^transport.tcp_message_timeout:"):
+        load_config(env={"SIPSVC_TCP_MESSAGE_TIMEOUT": "0"})

@@ -179,6 +179,11 @@ class TransactionLayer:
         client.begin(now)
         return tx
 
+    def client_transaction(self, branch: str, method: str) -> str | None:
+        """The live client transaction for ``method`` whose top Via has ``branch``, if any (a
+        CANCEL's INVITE, §9.1)."""
+        return self._client.get((branch, method))
+
     def send(self, message: Request | Response, target: Any) -> None:
         """Queue a message outside any transaction: the ACK for a 2xx and its retransmissions
         (§13.2.2.4), or a stateless response."""
