@@ -5,6 +5,13 @@ Debian's, when that is missing), run as a child process that listens only on a U
 the data directory and keeps an append-only file there with ``appendfsync everysec``: an
 acknowledged write survives a restart of the service, and at most about one second of writes
 can be lost if the machine itself dies.
+
+Besides ``redis://``, ``rediss://`` and ``unix://`` URLs, two for shared production setups:
+``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]`` asks the Sentinels
+for the current master of ``service_name`` (and again after a failover), and
+``redis+cluster://[:password@]host:port[,host:port...]`` talks to a Redis Cluster (every
+script's keys share one hash slot, see keys.py; pub/sub works there too, PUBLISH reaches
+every node).
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import redis as sync_redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from .errors import StoreUnavailableError
@@ -55,8 +65,11 @@ class Store:
     server: "EmbeddedRedis | None" = None
 
     async def close(self) -> None:
-        # The pool was passed in, so closing the client alone would leave its connections open.
-        await self.redis.aclose(close_connection_pool=True)
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.aclose()
+        else:
+            # The pool was passed in, so closing the client alone would leave its connections open.
+            await self.redis.aclose(close_connection_pool=True)
         if self.server is not None:
             self.server.stop()
 
@@ -76,10 +89,57 @@ def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.
     return aioredis.Redis(connection_pool=pool)
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
+
+
+def _hosts(netloc: str, default_port: int) -> tuple[str | None, list[tuple[str, int]]]:
+    """The password and the ``host:port`` list of a sentinel or cluster URL's network location."""
+    userinfo, _, hosts = netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2]) if ":" in userinfo else None
+    out = []
+    for item in hosts.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not port.isdigit() or host.endswith(":"):  # no port (or a bare IPv6)
+            host, port = item.strip(), ""
+        host = host.strip("[]")
+        if not host:
+            raise ValueError(f"missing host in {item!r}")
+        out.append((host, int(port) if port else default_port))
+    return password or None, out
+
+
+def _sentinel_client(url: str) -> aioredis.Redis:
+    parts = urlsplit(url)
+    password, hosts = _hosts(parts.netloc, 26379)
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError("expected redis+sentinel://[:password@]host:port[,host:port]/service_name[/db]")
+    # The sentinels are asked with short timeouts; the master's pool is like any other.
+    sentinel = Sentinel(
+        hosts, sentinel_kwargs={"socket_connect_timeout": 3, "socket_timeout": 3},
+        password=password, db=int(path[1]) if len(path) == 2 else 0, decode_responses=True,
+        socket_connect_timeout=3, max_connections=POOL_SIZE)
+    return sentinel.master_for(path[0])
+
+
+def _cluster_client(url: str) -> RedisCluster:
+    password, hosts = _hosts(urlsplit(url).netloc, 6379)
+    return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in hosts],
+                        password=password, decode_responses=True, socket_connect_timeout=3,
+                        max_connections=POOL_SIZE, driver_info=None)
+
+
 async def connect_url(url: str) -> Store:
     """Connect to the Redis server at ``url`` and check that it answers."""
     try:
-        client = _client(url=url)
+        scheme = url.partition("://")[0].lower()
+        if scheme == SENTINEL_SCHEME:
+            client = _sentinel_client(url)
+        elif scheme == CLUSTER_SCHEME:
+            client = _cluster_client(url)
+        else:
+            client = _client(url=url)
     except ValueError as exc:
         raise StoreUnavailableError(f"invalid Redis URL {url!r}: {exc}") from None
     try:
