@@ -124,8 +124,10 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
                                  idle_timeout=config.tcp_idle_timeout, group=app[REUSE_PORT])
     except OSError as exc:
         raise ConfigError(f"sip: cannot listen on {config.sip}: {exc.strerror or exc}") from None
-    if app[REUSE_PORT] > 1:
-        await endpoint.join_siblings(str(config.data_dir))
+    # Sibling workers over local sockets, other nodes sharing the Redis over its pub/sub.
+    relay = app[STORES].relay
+    await endpoint.join_siblings(str(config.data_dir), remote=relay.post, alive=relay.alive)
+    await relay.start(endpoint.node, endpoint.siblings.received)
     app[SIP_ENDPOINT] = endpoint
     app[SIP_LISTENERS] = listeners
     app[NOTIFIER] = NotifyService(
@@ -142,6 +144,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
         await originator.close()
         await app[NOTIFIER].close()
         await listeners.close()
+        await relay.stop()
         await endpoint.close()
 
 

@@ -13,6 +13,7 @@ from .devices import RedisDeviceStore
 from .notify import RedisNotifyStore
 from .quickcall import RedisQuickcallStore
 from .registration_events import RegistrationEventFeed
+from .relay import NodeRelay
 from .scripts import Scripts
 from .stats import RedisStats
 
@@ -29,6 +30,7 @@ class Stores:
     stats: RedisStats
     quickcall: RedisQuickcallStore
     registration_events: RegistrationEventFeed
+    relay: NodeRelay
 
     @property
     def description(self) -> str:
@@ -39,6 +41,7 @@ class Stores:
         self.devices.auth_cache.start()
 
     async def close(self) -> None:
+        await self.relay.stop()
         await self.devices.auth_cache.stop()
         await self.bindings.close()
         await self.connection.close()
@@ -56,6 +59,7 @@ def stores_for(connection: Store) -> Stores:
         RedisStats(connection.redis),
         RedisQuickcallStore(connection.redis),
         RegistrationEventFeed(connection.redis),
+        NodeRelay(connection.redis),
     )
 
 

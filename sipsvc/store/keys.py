@@ -130,3 +130,13 @@ def api_key(key_digest: str) -> str:
 def auth_token(token_digest: str) -> str:
     """String with a TTL: SHA-256 of an auth token -> account id."""
     return f"{PREFIX}:auth-token:{token_digest}"
+
+
+def node_channel(node: str) -> str:
+    """Pub/sub channel: messages for one sipsvc node (SIP it must send or pass on; relay.py)."""
+    return f"{PREFIX}:node:{node}"
+
+
+def nodes() -> str:
+    """Sorted set: node id -> Redis time (seconds) of its latest heartbeat (relay.py)."""
+    return f"{PREFIX}:nodes"
