@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from redis.exceptions import RedisError
+from ..store.errors import REDIS_ERRORS
 
 from ..sip import digest
 from ..sip.errors import SipParseError
@@ -76,7 +76,7 @@ class RegistrarService:
                 self.counters["auth_failures"] += 1
             headers = (("Min-Expires", str(exc.min_expires)),) if exc.min_expires else ()
             return make_response(request, exc.status, exc.reason, headers=headers, to_tag=to_tag)
-        except (RedisError, OSError):
+        except REDIS_ERRORS:
             self.counters["store_errors"] += 1
             return make_response(request, 503, "Service Unavailable", to_tag=to_tag,
                                  headers=(("Retry-After", str(RETRY_AFTER_SECONDS)),))

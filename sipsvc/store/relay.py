@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from .errors import REDIS_ERRORS
 
 from . import keys
 
@@ -53,7 +53,7 @@ class NodeRelay:
         self.node, self._on_message = node, on_message
         try:
             await self._beat()
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("node heartbeat failed (retrying): %s", exc)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._listen()), loop.create_task(self._heartbeats())]
@@ -73,7 +73,7 @@ class NodeRelay:
             # latin-1 maps every byte to one character and back: the payload survives the
             # client's text decoding unchanged.
             receivers = await self._redis.publish(keys.node_channel(node), data.decode("latin-1"))
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             self.counters["relay_failed"] += 1
             log.warning("could not relay a message to node %s: %s", node, exc)
             return
@@ -103,7 +103,7 @@ class NodeRelay:
             try:
                 await self._beat()
                 failing = False
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 if not failing:  # once per outage; the last known live set stays in use
                     log.warning("node heartbeat failed (retrying): %s", exc)
                 failing = True
@@ -117,7 +117,7 @@ class NodeRelay:
                     message = await pubsub.get_message(timeout=POLL)
                     if message is not None and message["type"] == "message":
                         self._deliver(message["data"])
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("node relay paused until Redis pub/sub is back: %s", exc)
             finally:
                 await pubsub.aclose()
@@ -145,5 +145,5 @@ class NodeRelay:
         if self.node:
             try:
                 await self._redis.zrem(keys.nodes(), self.node)
-            except (RedisError, OSError):
+            except REDIS_ERRORS:
                 pass  # it drops out by itself after DEAD_AFTER

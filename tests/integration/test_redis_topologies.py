@@ -78,6 +78,7 @@ async def test_the_service_runs_on_redis_sentinel(aiohttp_client, config, tmp_pa
         stored = redis.Redis(port=master.port, db=3, decode_responses=True)
         assert stored.exists(keys.nonce_secret())  # the data went to db 3 of the master
         stored.close()
+        await api.client.close()
     finally:
         sentinel.stop()
         master.stop()
@@ -102,6 +103,15 @@ async def test_the_service_runs_on_redis_cluster(aiohttp_client, config, tmp_pat
         # The data really is spread over the nodes (so one slot per script was not luck).
         sizes = [redis.Redis(port=s.port).dbsize() for s in servers]
         assert sum(1 for size in sizes if size > 0) >= 2, sizes
+        # With the whole cluster gone, REGISTER is answered 503 and the API 503 (not 500).
+        for server in servers:
+            server.stop()
+        async with SipClient(api.sip_address) as phone:
+            response = await phone.send(phone.register_request("nobody", "gone.sip.test"), timeout=10)
+            assert response.status == 503 and response.header("Retry-After")
+        response, body = await api.call("GET", f"/v2/accounts/{'0' * 32}")
+        assert response.status == 503 and body["message"] == "datastore_unreachable"
+        await api.client.close()
     finally:
         for server in servers:
             server.stop()
