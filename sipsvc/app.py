@@ -56,6 +56,7 @@ def admin_token(config: Config) -> str:
 
 
 REUSE_PORT = web.AppKey("reuse_port", int)  # SO_REUSEPORT group size; 0 = not shared
+SHUTDOWN_DRAIN = 5.0  # seconds SIP requests in progress get to finish at shutdown
 
 
 def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
@@ -72,6 +73,7 @@ def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
     app.cleanup_ctx.append(_sip_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
     app.on_shutdown.append(_close_event_streams)
+    app.on_shutdown.append(_stop_accepting_sip_connections)
     add_routes(app)
     return app
 
@@ -109,6 +111,13 @@ async def _close_event_streams(app: web.Application) -> None:
         app[EVENTS].close_streams()
 
 
+async def _stop_accepting_sip_connections(app: web.Application) -> None:
+    """At shutdown (the HTTP listener is closed by then): refuse new SIP TCP connections at once;
+    requests in progress are still answered (``_sip_ctx`` drains them before closing)."""
+    if SIP_LISTENERS in app:
+        app[SIP_LISTENERS].tcp.close()
+
+
 async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SIP endpoint and its UDP and TCP listeners on ``config.sip``."""
     config = app[CONFIG]
@@ -141,8 +150,12 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # Graceful: requests in progress are answered while UDP and the open TCP connections
+        # still work; then the connections are closed and this node leaves the relay.
+        await endpoint.drain(SHUTDOWN_DRAIN)
         await originator.close()
         await app[NOTIFIER].close()
+        endpoint.close_connections()
         await listeners.close()
         await relay.stop()
         await endpoint.close()

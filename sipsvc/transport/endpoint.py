@@ -344,11 +344,20 @@ class SipEndpoint:
             for tx in [tx for tx in self._observers if self.layer.state(tx) is TxState.TERMINATED]:
                 del self._observers[tx]
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout`` seconds) for the requests being handled to be answered."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    def close_connections(self) -> None:
+        """Close every TCP connection this process holds (at shutdown)."""
+        for connection in list(self.connections.values()):
+            connection.close()
+
     async def close(self) -> None:
         """Let requests in progress answer, then stop the timer; our own requests still
         waiting get None."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self.drain()
         if self._timer is not None:
             self._timer.cancel()
         if self.siblings is not None:
