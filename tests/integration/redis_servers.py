@@ -101,22 +101,34 @@ def _cluster_port() -> int:
 
 
 def cluster(directory: Path, size: int = 3) -> list[Server]:
-    """``size`` masters with the slots shared out by ``redis-cli --cluster create``."""
+    """``size`` masters (no replicas) with the hash slots shared out among them."""
     servers = [Server(_cluster_port(), directory / f"node{i}",
                       ["--save", "", "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
                        "--cluster-config-file", "nodes.conf"]) for i in range(size)]
-    for server in servers:
-        server.start()
-    subprocess.run(
-        ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in servers),
-         "--cluster-replicas", "0", "--cluster-yes"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-    client = redis.Redis(port=servers[0].port)
-    deadline = time.monotonic() + START_TIMEOUT
     try:
-        while client.cluster("info").get("cluster_state") != "ok":
-            assert time.monotonic() < deadline, "the cluster did not come up"
-            time.sleep(0.1)
-    finally:
-        client.close()
+        for server in servers:
+            server.start()
+        # What ``redis-cli --cluster create`` does, without needing redis-cli: share the 16384
+        # slots out in ranges, then introduce the nodes to each other.
+        share = 16384 // size
+        for i, server in enumerate(servers):
+            with redis.Redis(port=server.port) as client:
+                last = 16383 if i == size - 1 else (i + 1) * share - 1
+                client.execute_command("CLUSTER", "ADDSLOTS", *range(i * share, last + 1))
+        with redis.Redis(port=servers[0].port) as client:
+            for server in servers[1:]:
+                client.execute_command("CLUSTER", "MEET", "127.0.0.1", server.port)
+        deadline = time.monotonic() + START_TIMEOUT
+        for server in servers:  # every node knows them all and serves every slot
+            with redis.Redis(port=server.port, decode_responses=True) as client:
+                while True:
+                    info = client.cluster("info")
+                    if info.get("cluster_state") == "ok" and int(info.get("cluster_known_nodes", 0)) == size:
+                        break
+                    assert time.monotonic() < deadline, f"the cluster did not come up: {info}"
+                    time.sleep(0.1)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
     return servers
