@@ -38,6 +38,9 @@ from .errors import StoreUnavailableError
 # Connections per process; commands beyond that many in flight fail (and are answered 503).
 POOL_SIZE = 1024
 STARTUP_TIMEOUT = 10.0
+# Seconds a command waits for Redis's answer: a Redis that stopped answering (paused, or cut off
+# by the network) fails the command (503) instead of holding REGISTERs until it is back.
+COMMAND_TIMEOUT = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -79,8 +82,8 @@ def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.
     # the health check cost more CPU per command than the rest of a request (bench/README.md).
     # driver_info=None: no CLIENT SETINFO on connect, whose library-version lookup reads package
     # metadata from disk for every new connection (about a millisecond each, in a burst).
-    kwargs = dict(decode_responses=True, socket_connect_timeout=3, max_connections=POOL_SIZE,
-                  driver_info=None)
+    kwargs = dict(decode_responses=True, socket_connect_timeout=3, socket_timeout=COMMAND_TIMEOUT,
+                  max_connections=POOL_SIZE, driver_info=None)
     if unix_socket is not None:
         pool = aioredis.ConnectionPool(
             connection_class=aioredis.UnixDomainSocketConnection, path=unix_socket, **kwargs)
@@ -119,7 +122,7 @@ def _sentinel_client(url: str) -> aioredis.Redis:
     sentinel = Sentinel(
         hosts, sentinel_kwargs={"socket_connect_timeout": 3, "socket_timeout": 3},
         password=password, db=int(path[1]) if len(path) == 2 else 0, decode_responses=True,
-        socket_connect_timeout=3, max_connections=POOL_SIZE)
+        socket_connect_timeout=3, socket_timeout=COMMAND_TIMEOUT, max_connections=POOL_SIZE)
     return sentinel.master_for(path[0])
 
 
@@ -127,7 +130,7 @@ def _cluster_client(url: str) -> RedisCluster:
     password, hosts = _hosts(urlsplit(url).netloc, 6379)
     return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in hosts],
                         password=password, decode_responses=True, socket_connect_timeout=3,
-                        max_connections=POOL_SIZE, driver_info=None)
+                        socket_timeout=COMMAND_TIMEOUT, max_connections=POOL_SIZE, driver_info=None)
 
 
 async def connect_url(url: str) -> Store:

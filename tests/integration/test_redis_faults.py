@@ -7,6 +7,8 @@ and every REGISTER that was answered 200 is really stored."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from dataclasses import replace
 
@@ -88,3 +90,39 @@ async def _until(condition, message: str, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, message
         await asyncio.sleep(0.02)
+
+
+async def test_a_redis_that_stops_answering_gets_503_after_the_command_timeout(aiohttp_client, config, tmp_path):
+    """Paused (as a network cut would leave it): connections stay open but nothing answers. A
+    REGISTER is answered 503 once the command times out instead of waiting for Redis, the API
+    too, and both work again once Redis answers."""
+    from sipsvc.store.connection import COMMAND_TIMEOUT
+
+    server = redis_servers.plain(tmp_path / "redis").start()
+    try:
+        api = Api(await aiohttp_client(create_app(replace(config, redis_url=server.url))))
+        account = await api.new_account()
+        device = await api.new_device(account, {"name": "bob", "sip": {"username": "bob", "password": PASSWORD}})
+        async with SipClient(api.sip_address) as phone:
+            assert (await phone.register("bob", PASSWORD, account["realm"])).status == 200
+            challenge = await phone.send(phone.register_request("bob", account["realm"]))
+            authorization = phone.answer(challenge, "bob", PASSWORD, f"sip:{account['realm']}")
+            os.kill(server.process.pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                response = await phone.send(phone.register_request("bob", account["realm"],
+                                                                   authorization=authorization),
+                                            timeout=COMMAND_TIMEOUT + 5)
+                assert response.status == 503 and response.header("Retry-After")
+                assert time.monotonic() - started < COMMAND_TIMEOUT + 3
+                response, body = await api.call("GET", f"/v2/accounts/{account['id']}/devices/{device['id']}",
+                                                token=account["token"])
+                assert response.status == 503 and body["message"] == "datastore_unreachable"
+            finally:
+                os.kill(server.process.pid, signal.SIGCONT)
+            assert (await phone.register("bob", PASSWORD, account["realm"])).status == 200
+            response, _ = await api.call("GET", f"/v2/accounts/{account['id']}/devices/{device['id']}",
+                                         token=account["token"])
+            assert response.status == 200
+    finally:
+        server.stop()
