@@ -126,3 +126,35 @@ async def test_a_redis_that_stops_answering_gets_503_after_the_command_timeout(a
             assert response.status == 200
     finally:
         server.stop()
+
+
+def test_a_killed_service_keeps_every_acknowledged_registration(tmp_path):
+    """The embedded store (append-only, fsync every second, flushed by its server when sipsvc
+    dies): REGISTERs answered 200 right before a SIGKILL are all there after the restart."""
+    from tests.conftest import free_port
+    from tests.integration.test_serve import Service
+
+    sip = free_port()
+    service = Service(tmp_path, "--sip", f"127.0.0.1:{sip}")
+    status, account = service.request("PUT", "/v2/accounts", {"name": "Acme", "realm": "kill.sip.test"})
+    assert status == 201
+    account_id = account["data"]["id"]
+    device_ids = []
+    for i in range(5):
+        status, body = service.request("PUT", f"/v2/accounts/{account_id}/devices",
+                                       {"name": f"p{i}", "sip": {"username": f"p{i}", "password": PASSWORD}})
+        assert status == 201
+        device_ids.append(body["data"]["id"])
+
+    async def register_all() -> None:
+        for i in range(5):
+            async with SipClient(("127.0.0.1", sip)) as phone:
+                assert (await phone.register(f"p{i}", PASSWORD, "kill.sip.test", expires=3600)).status == 200
+
+    asyncio.run(register_all())
+    service.stop(signal.SIGKILL)  # at once after the last 200
+    restarted = Service(tmp_path, "--sip", f"127.0.0.1:{sip}")
+    status, body = restarted.request("GET", f"/v2/accounts/{account_id}/devices/status")
+    assert status == 200
+    assert sorted(row["device_id"] for row in body["data"]) == sorted(device_ids)
+    assert restarted.stop()[0] == 0
