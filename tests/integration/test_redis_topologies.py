@@ -115,3 +115,44 @@ async def test_the_service_runs_on_redis_cluster(aiohttp_client, config, tmp_pat
     finally:
         for server in servers:
             server.stop()
+
+
+async def test_a_sentinel_failover_is_followed_without_a_restart(aiohttp_client, config, tmp_path):
+    """The master dies; the Sentinel promotes its replica; REGISTER and the API answer 503 at
+    worst meanwhile and then work against the new master by themselves."""
+    master = redis_servers.plain(tmp_path / "master").start()
+    replica = redis_servers.Server(redis_servers.free_port(), tmp_path / "replica",
+                                   ["--save", "", "--replicaof", "127.0.0.1", str(master.port)]).start()
+    sentinel = redis_servers.sentinel(tmp_path / "sentinel", master.port, "sipsvc").start()
+    try:
+        url = f"redis+sentinel://127.0.0.1:{sentinel.port}/sipsvc"
+        api = Api(await aiohttp_client(create_app(replace(config, redis_url=url))))
+        account = await api.new_account()
+        device = await api.new_device(account, {"name": "carol", "sip": {"username": "carol", "password": PASSWORD}})
+        with redis.Redis(port=master.port) as direct:
+            assert direct.wait(1, 5000) == 1  # the replica has everything so far
+        with redis.Redis(port=sentinel.port, decode_responses=True) as watcher:
+            deadline = time.monotonic() + 15  # the Sentinel has found the replica
+            while not watcher.sentinel_slaves("sipsvc"):
+                assert time.monotonic() < deadline, "the Sentinel did not discover the replica"
+                await asyncio.sleep(0.1)
+            master.process.kill()
+            master.process.wait(10)
+            statuses = []
+            async with SipClient(api.sip_address) as phone:
+                deadline = time.monotonic() + 30
+                while True:
+                    status = (await phone.register("carol", PASSWORD, account["realm"])).status
+                    statuses.append(status)
+                    if status == 200:
+                        break
+                    assert status == 503 and time.monotonic() < deadline, statuses
+                    await asyncio.sleep(0.2)
+            assert int(watcher.sentinel_get_master_addr_by_name("sipsvc")[1]) == replica.port
+        response, body = await api.call("GET", f"/v2/accounts/{account['id']}/devices/{device['id']}/registrations",
+                                        token=account["token"])
+        assert response.status == 200 and len(body["data"]) == 1, body
+        await api.client.close()
+    finally:
+        for server in (sentinel, replica, master):
+            server.stop()
