@@ -102,3 +102,29 @@ async def test_a_tcp_phone_on_node_a_is_synced_through_node_b_and_reported_unrea
                 assert response.status == 200, body
                 assert [(o["transport"], o["status"]) for o in body["data"]] == [("udp", 200)]
                 assert len(phone_b.received()) == 1
+
+
+async def test_a_quickcall_through_node_b_rings_a_tcp_phone_held_by_node_a(redis_url, tmp_path):
+    """The INVITE, its answers, the ACK and the REFER of a quickcall placed through node B all
+    cross to and from the TCP connection node A holds."""
+    from tests.integration.test_quickcall_call import SippGateway
+
+    gateway_port = free_port()
+    gateway = {"SIPSVC_QUICKCALL_GATEWAY": f"sip:127.0.0.1:{gateway_port}"}
+    with node(redis_url, tmp_path / "a", **gateway) as (_, _, sip_a), \
+            node(redis_url, tmp_path / "b", **gateway) as (_, http_b, sip_b):
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{http_b}") as session:
+            api_b = _ProcessApi(session, sip_b)
+            account = await api_b.new_account()
+            device = await new_phone_device(api_b, account, "alice")
+            async with SippPhones(tmp_path, ("127.0.0.1", sip_a), account["realm"], [("alice", PASSWORD)],
+                                  uas="uas-quickcall-phone-answer.xml", transport="t1"):
+                await wait_registered(api_b, account, [device["id"]])
+                async with SippGateway(tmp_path, "uas-quickcall-gateway-answer-then-bye.xml",
+                                       port=gateway_port) as sipp_gateway:
+                    response, body = await api_b.call(
+                        "POST", f"/v2/accounts/{account['id']}/devices/{device['id']}/quickcall/100",
+                        token=account["token"], params={"wait": "true"})
+                    assert response.status == 200 and body["data"]["call"]["outcome"] == "answered", body
+                    code, log = await sipp_gateway.finish()
+                    assert code == 0, log
