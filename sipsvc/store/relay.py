@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from .errors import REDIS_ERRORS
 
 from . import keys
@@ -43,6 +44,7 @@ class NodeRelay:
         self._live: set[str] = set()
         self._on_message: OnMessage = lambda data: None
         self._tasks: list[asyncio.Task] = []
+        self._pending: list[tuple[str, str]] = []  # (node, payload) to publish this turn
         self._sending: set[asyncio.Task] = set()
         self._stopping = False
         self.counters: Counter[str] = Counter()
@@ -63,25 +65,40 @@ class NodeRelay:
         return node == self.node or node in self._live
 
     def post(self, node: str, data: bytes) -> None:
-        """Send ``data`` to ``node``'s channel (in the background; dropped if Redis fails)."""
-        task = asyncio.get_running_loop().create_task(self._publish(node, data))
+        """Send ``data`` to ``node``'s channel, in the background with the other messages of this
+        turn of the loop (one pipeline); dropped, logged and counted if Redis fails."""
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        # latin-1 maps every byte to one character and back: the payload survives the client's
+        # text decoding unchanged.
+        self._pending.append((node, data.decode("latin-1")))
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._publish(batch))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _publish(self, node: str, data: bytes) -> None:
+    async def _publish(self, batch: list[tuple[str, str]]) -> None:
         try:
-            # latin-1 maps every byte to one character and back: the payload survives the
-            # client's text decoding unchanged.
-            receivers = await self._redis.publish(keys.node_channel(node), data.decode("latin-1"))
+            if isinstance(self._redis, RedisCluster):  # PUBLISH has no slot to pipeline by
+                receivers = await asyncio.gather(
+                    *(self._redis.publish(keys.node_channel(node), text) for node, text in batch))
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for node, text in batch:
+                        pipe.publish(keys.node_channel(node), text)
+                    receivers = await pipe.execute()
         except REDIS_ERRORS as exc:
-            self.counters["relay_failed"] += 1
-            log.warning("could not relay a message to node %s: %s", node, exc)
+            self.counters["relay_failed"] += len(batch)
+            log.warning("could not relay %d message(s) to other nodes: %s", len(batch), exc)
             return
-        if receivers:
-            self.counters["relayed"] += 1
-        else:
-            self.counters["relay_unheard"] += 1
-            self._live.discard(node)
+        for (node, _), heard in zip(batch, receivers):
+            if heard:
+                self.counters["relayed"] += 1
+            else:
+                self.counters["relay_unheard"] += 1
+                self._live.discard(node)
 
     async def _beat(self) -> None:
         seconds, micros = await self._redis.time()

@@ -1,4 +1,4 @@
-"""The node relay (``sipsvc/store/relay.py``) on the real test Redis: bytes of every value cross
+"""The node relay (``sipsvc/store/relay.py``) on the real test Redis and on a real cluster: bytes of every value cross
 unchanged, nodes see each other through their heartbeats, a node that stops cleanly is seen gone
 within a heartbeat, and a message no node hears marks its node dead."""
 
@@ -8,9 +8,11 @@ import asyncio
 import secrets
 import time
 
-import redis.asyncio as aioredis
+import pytest
 
+from sipsvc.store.connection import connect_url
 from sipsvc.store.relay import DEAD_AFTER, HEARTBEAT, NodeRelay
+from tests.integration import redis_servers
 
 
 def node_id() -> str:
@@ -24,8 +26,23 @@ async def until(condition, what: str, timeout: float) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_two_relays_exchange_bytes_and_see_each_other_come_and_go(redis_url):
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+@pytest.fixture(params=["plain", "cluster"])
+def relay_redis_url(request, redis_url, tmp_path):
+    """The shared test Redis, and a private three-node cluster (PUBLISH is broadcast there)."""
+    if request.param == "plain":
+        yield redis_url
+        return
+    servers = redis_servers.cluster(tmp_path / "cluster")
+    try:
+        yield "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in servers)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+async def test_two_relays_exchange_bytes_and_see_each_other_come_and_go(relay_redis_url):
+    store = await connect_url(relay_redis_url)
+    client = store.redis
     first, second = NodeRelay(client), NodeRelay(client)
     got: list[bytes] = []
     try:
@@ -48,7 +65,7 @@ async def test_two_relays_exchange_bytes_and_see_each_other_come_and_go(redis_ur
     finally:
         await first.stop()
         await second.stop()
-        await client.aclose()
+        await store.close()
 
 
 def _post_and_check(relay: NodeRelay, node: str, payload: bytes, got: list[bytes]) -> bool:
