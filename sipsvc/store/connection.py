@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 import redis as sync_redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.exceptions import RedisError
 
 from .errors import StoreUnavailableError
@@ -133,6 +133,15 @@ def _cluster_client(url: str) -> RedisCluster:
                         socket_timeout=COMMAND_TIMEOUT, max_connections=POOL_SIZE, driver_info=None)
 
 
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hosts = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hosts}"
+
+
 async def connect_url(url: str) -> Store:
     """Connect to the Redis server at ``url`` and check that it answers."""
     try:
@@ -144,13 +153,15 @@ async def connect_url(url: str) -> Store:
         else:
             client = _client(url=url)
     except ValueError as exc:
-        raise StoreUnavailableError(f"invalid Redis URL {url!r}: {exc}") from None
+        raise StoreUnavailableError(f"invalid Redis URL {redacted(url)!r}: {exc}") from None
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
         await client.aclose()
-        raise StoreUnavailableError(f"cannot connect to {url}: {exc}") from None
-    return Store(client, f"redis at {url}")
+        # (redis-py's own message for a missing master is the whole client's repr)
+        reason = "no Sentinel named a master for the service" if isinstance(exc, MasterNotFoundError) else exc
+        raise StoreUnavailableError(f"cannot connect to {redacted(url)}: {reason}") from None
+    return Store(client, f"redis at {redacted(url)}")
 
 
 def _die_with_parent() -> None:

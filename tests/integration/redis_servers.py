@@ -59,6 +59,8 @@ def wait_for_ping(port: int, process: subprocess.Popen) -> None:
             try:
                 client.ping()
                 return
+            except (redis.AuthenticationError, redis.ResponseError):
+                return  # it answers (and wants a password)
             except (redis.RedisError, OSError):
                 assert process.poll() is None, f"redis-server on port {port} exited"
                 assert time.monotonic() < deadline, f"redis-server on port {port} did not start"

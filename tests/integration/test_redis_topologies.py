@@ -156,3 +156,21 @@ async def test_a_sentinel_failover_is_followed_without_a_restart(aiohttp_client,
     finally:
         for server in (sentinel, replica, master):
             server.stop()
+
+
+async def test_a_redis_password_is_never_in_the_store_description_or_errors(tmp_path):
+    from sipsvc.store.connection import connect_url
+    from sipsvc.store.errors import StoreUnavailableError
+
+    master = redis_servers.Server(redis_servers.free_port(), tmp_path / "pw",
+                                  ["--save", "", "--requirepass", "hunter2-secret"]).start()
+    try:
+        store = await connect_url(f"redis://:hunter2-secret@127.0.0.1:{master.port}/0")
+        assert "hunter2" not in store.description and ":***@" in store.description
+        await store.close()
+        with pytest.raises(StoreUnavailableError) as raised:
+            await connect_url("redis+sentinel://:hunter2-secret@127.0.0.1:1/sipsvc")
+        assert str(raised.value) == ("cannot connect to redis+sentinel://:***@127.0.0.1:1/sipsvc: "
+                                     "no Sentinel named a master for the service")
+    finally:
+        master.stop()
