@@ -167,6 +167,7 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics.watch_endpoint(app[SIP_ENDPOINT])
     metrics.watch_registrar(app[REGISTRAR])
     metrics.watch_notifier(app[NOTIFIER])
+    metrics.watch_relay(app[STORES].relay)
     monitor = asyncio.get_running_loop().create_task(measure_loop_lag(metrics))
     try:
         yield

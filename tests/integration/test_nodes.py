@@ -78,6 +78,12 @@ async def test_a_tcp_phone_on_node_a_is_synced_through_node_b_and_reported_unrea
                     assert response.status == 200, body
                     assert [(o["transport"], o["status"]) for o in body["data"]] == [("tcp", 200)], body
                 assert len(phone_a.received()) == 3
+                # Node B published the NOTIFYs to node A (and A the answers back), as counted.
+                async with session.get("/metrics") as scrape:
+                    text = await scrape.text()
+                relayed = [line for line in text.splitlines()
+                           if line.startswith('sipsvc_sip_events_total{event="relayed"}')]
+                assert relayed and float(relayed[0].split()[-1]) >= 3, relayed
                 notify = phone_a.received()[0]
                 assert notify.header("Event") == "check-sync"
 
