@@ -152,6 +152,7 @@ async def test_a_sentinel_failover_is_followed_without_a_restart(aiohttp_client,
         response, body = await api.call("GET", f"/v2/accounts/{account['id']}/devices/{device['id']}/registrations",
                                         token=account["token"])
         assert response.status == 200 and len(body["data"]) == 1, body
+        await exercise(api)  # everything, pub/sub included, runs on the new master
         await api.client.close()
     finally:
         for server in (sentinel, replica, master):
