@@ -143,6 +143,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
         endpoint=endpoint, store=app[STORES].notify, timers=timers,
         rate=config.notify_rate, random_bytes=secrets.token_bytes,
     )
+    app[REGISTRAR].reachable = app[NOTIFIER].reachable
     originator = app[QUICKCALL].originator = Originator(
         endpoint=endpoint, store=app[STORES].quickcall, timers=timers, gateway=config.quickcall_gateway,
         random_bytes=secrets.token_bytes,

@@ -77,6 +77,10 @@ async def test_a_tcp_phone_on_node_a_is_synced_through_node_b_and_reported_unrea
                                                       params={"wait": "true"})
                     assert response.status == 200, body
                     assert [(o["transport"], o["status"]) for o in body["data"]] == [("tcp", 200)], body
+                response, body = await api_b.call(
+                    "GET", f"/v2/accounts/{account['id']}/devices/{on_a['id']}/registrations",
+                    token=account["token"])
+                assert [(r["transport"], r["reachable"]) for r in body["data"]] == [("tcp", True)], body
                 assert len(phone_a.received()) == 3
                 # Node B published the NOTIFYs to node A (and A the answers back), as counted.
                 async with session.get("/metrics") as scrape:
@@ -99,6 +103,10 @@ async def test_a_tcp_phone_on_node_a_is_synced_through_node_b_and_reported_unrea
                     assert response.status == 200, body
                     assert time.monotonic() - killed < DEAD_AFTER + 2 * HEARTBEAT + 4, body
                 assert body["message"] == "device not registered"
+                _, listing = await api_b.call(
+                    "GET", f"/v2/accounts/{account['id']}/devices/{on_a['id']}/registrations",
+                    token=account["token"])
+                assert [(r["transport"], r["reachable"]) for r in listing["data"]] == [("tcp", False)], listing
                 assert "closed" in body["data"]["message"]
                 assert time.monotonic() - killed < DEAD_AFTER + 2 * HEARTBEAT + 4
 
