@@ -117,6 +117,8 @@ class SipEndpoint:
         owner = _tag_node(name_addr_of(request, "To").param("tag"))
         if owner is None or owner == self.node:
             return False
+        if not (self.siblings.is_local(owner) or self._alive(owner)):
+            return False  # its node is gone: answered here (481, no such dialog)
         self.siblings.forward_request(owner, request.to_bytes(), source.transport, (source.ip, source.port),
                                       source.connection)
         return True

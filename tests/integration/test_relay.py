@@ -73,3 +73,20 @@ def _post_and_check(relay: NodeRelay, node: str, payload: bytes, got: list[bytes
     if not got:
         relay.post(node, payload)
     return bool(got)
+
+
+async def test_a_request_in_a_dialog_of_a_dead_node_is_answered_here(api):
+    """A BYE whose To tag names a node that is gone is not sent into the void: 481."""
+    from sipsvc.sip.message import Request
+    from tests.sipclient import SipClient
+
+    async with SipClient(api.sip_address) as peer:
+        host, port = peer.local
+        bye = Request(method="BYE", uri="sip:sipsvc@127.0.0.1", headers=(
+            ("Via", f"SIP/2.0/UDP {host}:{port};rport;branch=z9hG4bK-bye{secrets.token_hex(4)}"),
+            ("Max-Forwards", "70"), ("From", "<sip:gw@127.0.0.1>;tag=gw1"),
+            ("To", f"<sip:alice@127.0.0.1>;tag={node_id()}-0123456789ab"),
+            ("Call-ID", f"{secrets.token_hex(6)}@gw"), ("CSeq", "2 BYE"),
+        ))
+        response = await peer.send(bye, timeout=5)
+        assert response.status == 481
