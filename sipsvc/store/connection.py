@@ -122,7 +122,8 @@ def _sentinel_client(url: str) -> aioredis.Redis:
     sentinel = Sentinel(
         hosts, sentinel_kwargs={"socket_connect_timeout": 3, "socket_timeout": 3},
         password=password, db=int(path[1]) if len(path) == 2 else 0, decode_responses=True,
-        socket_connect_timeout=3, socket_timeout=COMMAND_TIMEOUT, max_connections=POOL_SIZE)
+        socket_connect_timeout=3, socket_timeout=COMMAND_TIMEOUT, max_connections=POOL_SIZE,
+        driver_info=None)
     return sentinel.master_for(path[0])
 
 
