@@ -61,6 +61,7 @@ def admin_token(config: Config) -> str:
 
 
 REUSE_PORT = web.AppKey("reuse_port", int)  # SO_REUSEPORT group size; 0 = not shared
+SHUTDOWN_DRAIN = 5.0  # seconds SIP requests in progress get to finish at shutdown
 
 
 def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
@@ -79,6 +80,7 @@ def create_app(config: Config, *, reuse_port: int = 0) -> web.Application:
     app.cleanup_ctx.append(_sip_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
     app.on_shutdown.append(_close_event_streams)
+    app.on_shutdown.append(_stop_accepting_sip_connections)
     add_routes(app)
     return app
 
@@ -142,6 +144,13 @@ def tcp_limits(config: Config) -> TcpLimits:
                      max_connections=config.tcp_max_connections)
 
 
+async def _stop_accepting_sip_connections(app: web.Application) -> None:
+    """At shutdown (the HTTP listener is closed by then): refuse new SIP TCP connections at once;
+    requests in progress are still answered (``_sip_ctx`` drains them before closing)."""
+    if SIP_LISTENERS in app:
+        app[SIP_LISTENERS].tcp.close()
+
+
 async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     """The SIP endpoint and its UDP and TCP listeners on ``config.sip``."""
     config = app[CONFIG]
@@ -161,14 +170,17 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
                                  tcp_limits=tcp_limits(config))
     except OSError as exc:
         raise ConfigError(f"sip: cannot listen on {config.sip}: {exc.strerror or exc}") from None
-    if app[REUSE_PORT] > 1:
-        await endpoint.join_siblings(str(config.data_dir))
+    # Sibling workers over local sockets, other nodes sharing the Redis over its pub/sub.
+    relay = app[STORES].relay
+    await endpoint.join_siblings(str(config.data_dir), remote=relay.post, alive=relay.alive)
+    await relay.start(endpoint.node, endpoint.siblings.received)
     app[SIP_ENDPOINT] = endpoint
     app[SIP_LISTENERS] = listeners
     app[NOTIFIER] = NotifyService(
         endpoint=endpoint, store=app[STORES].notify, timers=timers,
         rate=config.notify_rate, random_bytes=secrets.token_bytes,
     )
+    app[REGISTRAR].reachable = app[NOTIFIER].reachable
     originator = app[QUICKCALL].originator = Originator(
         endpoint=endpoint, store=app[STORES].quickcall, timers=timers, gateway=config.quickcall_gateway,
         random_bytes=secrets.token_bytes,
@@ -176,9 +188,14 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # Graceful: requests in progress are answered while UDP and the open TCP connections
+        # still work; then the connections are closed and this node leaves the relay.
+        await endpoint.drain(SHUTDOWN_DRAIN)
         await originator.close()
         await app[NOTIFIER].close()
+        endpoint.close_connections()
         await listeners.close()
+        await relay.stop()
         await endpoint.close()
 
 
@@ -189,6 +206,7 @@ async def _metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics.watch_registrar(app[REGISTRAR])
     metrics.watch_guard(app[SECURITY])
     metrics.watch_notifier(app[NOTIFIER])
+    metrics.watch_relay(app[STORES].relay)
     monitor = asyncio.get_running_loop().create_task(measure_loop_lag(metrics))
     try:
         yield

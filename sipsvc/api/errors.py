@@ -10,7 +10,7 @@ import logging
 from typing import Awaitable, Callable
 
 from aiohttp import web
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ..errors import (
     AuthenticationError, ConflictError, ForbiddenError, NotFoundError, NotRegisteredError,
@@ -61,7 +61,7 @@ def _answer(request: web.Request, exc: Exception) -> web.Response:
                               {"cause": exc.device_id, "message": exc.reason})
     if isinstance(exc, SyncRunningError):
         return envelope.error(request, 409, "sync already running", {"message": str(exc)})
-    if isinstance(exc, (StoreUnavailableError, RedisError, ConnectionError)):
+    if isinstance(exc, (StoreUnavailableError, RedisError, RedisClusterException, ConnectionError)):
         log.warning("store unavailable: %s", exc)
         if METRICS in request.app:
             request.app[METRICS].redis_errors.labels("api").inc()

@@ -163,6 +163,11 @@ class Metrics:
     def watch_notifier(self, notifier) -> None:
         self._mirrors.append(_Mirror(lambda: notifier.results, lambda key: self.notify_results.labels(key)))
 
+    def watch_relay(self, relay) -> None:
+        """Messages published to other nodes (``relayed``, ``relay_unheard``: no node listened,
+        ``relay_failed``: Redis failed), as SIP endpoint events."""
+        self._mirrors.append(_Mirror(lambda: relay.counters, lambda key: self.sip_events.labels(key)))
+
     def _endpoint_counter(self, key: str) -> Counter | None:
         responded = _RESPONDED.match(key)
         if responded:  # final responses of the registrar (BYE and others are sip_events)

@@ -83,6 +83,8 @@ REGISTRATION = obj(
     contact=STRING, source=STRING, transport=STRING, user_agent=STRING,
     expires_in={"type": "integer", "minimum": 0}, registered_at={"type": "integer"},
     instance=STRING, reg_id={}, path=array(STRING),
+    reachable={"type": "boolean", "description": "false: a TCP binding whose connection is closed "
+                                                 "or whose node is gone (a sync would not reach it)"},
 )
 SYNC_OUTCOME = obj(("contact", "transport", "status", "elapsed_ms"), contact=STRING, transport=STRING,
                    status={"type": ["integer", "string"]}, elapsed_ms={"type": ["integer", "null"]})

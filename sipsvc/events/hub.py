@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
-from redis.exceptions import RedisError
+from ..store.errors import REDIS_ERRORS
 
 from ..store.errors import StoreUnavailableError
 from ..store.registration_events import RegistrationEventFeed
@@ -180,7 +180,7 @@ class RegistrationEvents:
         try:
             now = self._clock()
             snapshot = await self._feed.registered(account_id, now)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("registration snapshot after a reconnect failed: %s", exc)
             account.resync = True
             return
@@ -198,7 +198,7 @@ class RegistrationEvents:
             try:
                 for account_id, account in list(self._accounts.items()):
                     await self._expire(account_id, account)
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("registration expiry check failed (retried): %s", exc)
 
     async def _expire(self, account_id: str, account: _Account) -> None:

@@ -272,6 +272,10 @@ class NotifyService:
             return None
         return Target("tcp", address, connection)
 
+    def reachable(self, binding: Binding) -> bool:
+        """Whether a NOTIFY to ``binding`` could be sent now (not ``unreachable``)."""
+        return self._target(binding) is not None
+
     def _token(self, size: int) -> str:
         return self._random(size).hex()
 

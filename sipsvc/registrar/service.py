@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from redis.exceptions import RedisError
+from ..store.errors import REDIS_ERRORS
 
 from ..sip import digest
 from ..sip.errors import SipParseError
@@ -31,7 +31,7 @@ from ..store.bindings import NonceReplayError, RedisBindingStore
 from ..store.devices import RedisDeviceStore
 from .errors import RegistrarError, RegistrarErrorCode as Code
 from .guard import DROP, AuthGuard
-from .policy import RegistrarPolicy, Source, contact_values, plan_register
+from .policy import Binding, RegistrarPolicy, Source, contact_values, plan_register
 
 REALM_CACHE_SECONDS = 60.0
 RETRY_AFTER_SECONDS = 5
@@ -66,6 +66,9 @@ class RegistrarService:
         self._realm_lookups: dict[str, asyncio.Future] = {}
         # Read by the metrics at scrape time; counted on the failure paths only.
         self.counters: Counter[str] = Counter()
+        # Whether a binding's phone can be reached now (a TCP binding: its connection is open, on
+        # a live node); the app sets it once the SIP endpoint exists.
+        self.reachable: Callable[[Binding], bool] = lambda binding: True
 
     async def register(self, request: Request, source: Source) -> Response | None:
         """The final response to a REGISTER (never raises for the caller's input); None when
@@ -83,7 +86,7 @@ class RegistrarService:
                 self.counters["auth_failures"] += 1
             headers = (("Min-Expires", str(exc.min_expires)),) if exc.min_expires else ()
             return make_response(request, exc.status, exc.reason, headers=headers, to_tag=to_tag)
-        except (RedisError, OSError):
+        except REDIS_ERRORS:
             self.counters["store_errors"] += 1
             return make_response(request, 503, "Service Unavailable", to_tag=to_tag,
                                  headers=(("Retry-After", str(RETRY_AFTER_SECONDS)),))
@@ -102,7 +105,7 @@ class RegistrarService:
             {"contact": b.contact, "source": b.source, "transport": b.transport,
              "user_agent": b.user_agent, "expires_in": max(int(b.expires_at - now), 0),
              "registered_at": int(b.registered_at), "instance": b.instance, "reg_id": b.reg_id,
-             "path": list(b.path)}
+             "path": list(b.path), "reachable": self.reachable(b)}
             for b in await self._bindings.bindings(account_id, device_id, now)
         ]
 

@@ -14,6 +14,7 @@ from .devices import RedisDeviceStore
 from .notify import RedisNotifyStore
 from .quickcall import RedisQuickcallStore
 from .registration_events import RegistrationEventFeed
+from .relay import NodeRelay
 from .scripts import Scripts
 from .stats import RedisStats
 
@@ -31,6 +32,7 @@ class Stores:
     quickcall: RedisQuickcallStore
     registration_events: RegistrationEventFeed
     bans: RedisBanStore
+    relay: NodeRelay
 
     @property
     def description(self) -> str:
@@ -42,6 +44,7 @@ class Stores:
         self.bans.cache.start()
 
     async def close(self) -> None:
+        await self.relay.stop()
         await self.devices.auth_cache.stop()
         await self.bans.cache.stop()
         await self.bindings.close()
@@ -61,6 +64,7 @@ def stores_for(connection: Store) -> Stores:
         RedisQuickcallStore(connection.redis),
         RegistrationEventFeed(connection.redis),
         RedisBanStore(connection.redis, scripts),
+        NodeRelay(connection.redis),
     )
 
 

@@ -18,7 +18,7 @@ import time
 from typing import AsyncIterator, Awaitable, Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from .errors import REDIS_ERRORS
 
 from . import keys
 
@@ -103,7 +103,7 @@ class SipAuthCache:
                     if self._live and self._versions.get(key, 0) == versions[key] and key not in self._entries:
                         self._entries[key] = (value, until)
             self.preloaded = self._live
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             log.warning("auth records not preloaded (loaded on demand instead): %s", exc)
 
     def start(self) -> None:
@@ -135,7 +135,7 @@ class SipAuthCache:
                         self._preloading = asyncio.get_running_loop().create_task(self._preload())
                     elif message["type"] == "message":
                         self.invalidate(message["data"])
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("auth cache off until Redis pub/sub is back: %s", exc)
             finally:
                 self._go_dark()

@@ -5,6 +5,13 @@ Debian's, when that is missing), run as a child process that listens only on a U
 the data directory and keeps an append-only file there with ``appendfsync everysec``: an
 acknowledged write survives a restart of the service, and at most about one second of writes
 can be lost if the machine itself dies.
+
+Besides ``redis://``, ``rediss://`` and ``unix://`` URLs, two for shared production setups:
+``redis+sentinel://[:password@]host:port[,host:port...]/service_name[/db]`` asks the Sentinels
+for the current master of ``service_name`` (and again after a failover), and
+``redis+cluster://[:password@]host:port[,host:port...]`` talks to a Redis Cluster (every
+script's keys share one hash slot, see keys.py; pub/sub works there too, PUBLISH reaches
+every node).
 """
 
 from __future__ import annotations
@@ -18,9 +25,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import redis as sync_redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.exceptions import RedisError
 
 from .errors import StoreUnavailableError
@@ -28,6 +38,9 @@ from .errors import StoreUnavailableError
 # Connections per process; commands beyond that many in flight fail (and are answered 503).
 POOL_SIZE = 1024
 STARTUP_TIMEOUT = 10.0
+# Seconds a command waits for Redis's answer: a Redis that stopped answering (paused, or cut off
+# by the network) fails the command (503) instead of holding REGISTERs until it is back.
+COMMAND_TIMEOUT = 5.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -55,8 +68,11 @@ class Store:
     server: "EmbeddedRedis | None" = None
 
     async def close(self) -> None:
-        # The pool was passed in, so closing the client alone would leave its connections open.
-        await self.redis.aclose(close_connection_pool=True)
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.aclose()
+        else:
+            # The pool was passed in, so closing the client alone would leave its connections open.
+            await self.redis.aclose(close_connection_pool=True)
         if self.server is not None:
             self.server.stop()
 
@@ -66,8 +82,8 @@ def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.
     # the health check cost more CPU per command than the rest of a request (bench/README.md).
     # driver_info=None: no CLIENT SETINFO on connect, whose library-version lookup reads package
     # metadata from disk for every new connection (about a millisecond each, in a burst).
-    kwargs = dict(decode_responses=True, socket_connect_timeout=3, max_connections=POOL_SIZE,
-                  driver_info=None)
+    kwargs = dict(decode_responses=True, socket_connect_timeout=3, socket_timeout=COMMAND_TIMEOUT,
+                  max_connections=POOL_SIZE, driver_info=None)
     if unix_socket is not None:
         pool = aioredis.ConnectionPool(
             connection_class=aioredis.UnixDomainSocketConnection, path=unix_socket, **kwargs)
@@ -76,18 +92,77 @@ def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.
     return aioredis.Redis(connection_pool=pool)
 
 
+SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
+
+
+def _hosts(netloc: str, default_port: int) -> tuple[str | None, list[tuple[str, int]]]:
+    """The password and the ``host:port`` list of a sentinel or cluster URL's network location."""
+    userinfo, _, hosts = netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2]) if ":" in userinfo else None
+    out = []
+    for item in hosts.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not port.isdigit() or host.endswith(":"):  # no port (or a bare IPv6)
+            host, port = item.strip(), ""
+        host = host.strip("[]")
+        if not host:
+            raise ValueError(f"missing host in {item!r}")
+        out.append((host, int(port) if port else default_port))
+    return password or None, out
+
+
+def _sentinel_client(url: str) -> aioredis.Redis:
+    parts = urlsplit(url)
+    password, hosts = _hosts(parts.netloc, 26379)
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError("expected redis+sentinel://[:password@]host:port[,host:port]/service_name[/db]")
+    # The sentinels are asked with short timeouts; the master's pool is like any other.
+    sentinel = Sentinel(
+        hosts, sentinel_kwargs={"socket_connect_timeout": 3, "socket_timeout": 3},
+        password=password, db=int(path[1]) if len(path) == 2 else 0, decode_responses=True,
+        socket_connect_timeout=3, socket_timeout=COMMAND_TIMEOUT, max_connections=POOL_SIZE,
+        driver_info=None)
+    return sentinel.master_for(path[0])
+
+
+def _cluster_client(url: str) -> RedisCluster:
+    password, hosts = _hosts(urlsplit(url).netloc, 6379)
+    return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in hosts],
+                        password=password, decode_responses=True, socket_connect_timeout=3,
+                        socket_timeout=COMMAND_TIMEOUT, max_connections=POOL_SIZE, driver_info=None)
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs and error messages."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hosts = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{hosts}"
+
+
 async def connect_url(url: str) -> Store:
     """Connect to the Redis server at ``url`` and check that it answers."""
     try:
-        client = _client(url=url)
+        scheme = url.partition("://")[0].lower()
+        if scheme == SENTINEL_SCHEME:
+            client = _sentinel_client(url)
+        elif scheme == CLUSTER_SCHEME:
+            client = _cluster_client(url)
+        else:
+            client = _client(url=url)
     except ValueError as exc:
-        raise StoreUnavailableError(f"invalid Redis URL {url!r}: {exc}") from None
+        raise StoreUnavailableError(f"invalid Redis URL {redacted(url)!r}: {exc}") from None
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
         await client.aclose()
-        raise StoreUnavailableError(f"cannot connect to {url}: {exc}") from None
-    return Store(client, f"redis at {url}")
+        # (redis-py's own message for a missing master is the whole client's repr)
+        reason = "no Sentinel named a master for the service" if isinstance(exc, MasterNotFoundError) else exc
+        raise StoreUnavailableError(f"cannot connect to {redacted(url)}: {reason}") from None
+    return Store(client, f"redis at {redacted(url)}")
 
 
 def _die_with_parent() -> None:

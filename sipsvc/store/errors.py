@@ -37,3 +37,14 @@ class ValueTakenError(StoreError):
         self.kind = kind
         self.value = value
         self.holder = holder
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import RedisClusterException, RedisError
+
+    # RedisClusterException (no reachable cluster node) is not a RedisError.
+    return (RedisError, RedisClusterException, OSError)
+
+
+# What a Redis command can raise when the store is unreachable or failing: catch this tuple.
+REDIS_ERRORS = _redis_errors()

@@ -172,3 +172,13 @@ def ban_index() -> str:
     """Hash: ban id -> ban record (JSON) of every ban, for the API and each node's ban cache;
     records past their ``until`` are ignored and pruned."""
     return f"{PREFIX}:bans"
+
+
+def node_channel(node: str) -> str:
+    """Pub/sub channel: messages for one sipsvc node (SIP it must send or pass on; relay.py)."""
+    return f"{PREFIX}:node:{node}"
+
+
+def nodes() -> str:
+    """Sorted set: node id -> Redis time (seconds) of its latest heartbeat (relay.py)."""
+    return f"{PREFIX}:nodes"

@@ -6,6 +6,9 @@ CPU on a lone EVALSHA and about 12–30 µs per command inside a pipeline of 50�
 see ``bench/README.md``), and under load many REGISTERs arrive in the same turn. A lone call
 still goes out in the same turn it was made (``call_soon``), so nothing waits for a batch to
 fill. Results come back in order and each caller gets its own result or exception.
+
+On Redis Cluster redis-py refuses EVALSHA in a pipeline (the calls of a batch may live on
+different nodes), so there each call of the batch is sent on its own, concurrently.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
@@ -59,6 +63,9 @@ class Pipeliner:
                 future.set_result(reply)
 
     async def _execute(self, batch: list[Call]) -> list:
+        if isinstance(self._redis, RedisCluster):  # each script reloads itself after NOSCRIPT
+            return await asyncio.gather(*(script(keys=keys, args=args) for script, keys, args, _ in batch),
+                                        return_exceptions=True)
         replies = await self._pipeline(batch)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:  # Redis restarted or failed over: load the scripts, then send those again

@@ -20,7 +20,7 @@ from typing import Callable
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from .errors import REDIS_ERRORS
 
 from . import keys
 
@@ -116,7 +116,7 @@ class RegistrationEventFeed:
                     message = await pubsub.get_message(timeout=POLL)
                     if message is not None:
                         self._dispatch(message)
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("registration events paused until Redis pub/sub is back: %s", exc)
             finally:
                 self._confirmed.clear()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import secrets
 import socket
 from collections import Counter
@@ -78,10 +79,12 @@ class SipEndpoint:
         self._waiting: dict[str, asyncio.Future] = {}  # client transaction id -> final response
         self._observers: dict[str, Observer] = {}  # client transaction id -> sees every response
         self.allowed = ALLOWED_METHODS | frozenset(handlers)
-        # Who we are among sibling workers: named in our branches and TCP connection ids.
-        self.node = str(os.getpid())
+        # Who we are among sibling workers and other nodes: named in our branches, dialog tags
+        # and TCP connection ids (the pid, and a random part that keeps it unique across hosts).
+        self.node = f"{os.getpid()}.{secrets.token_hex(4)}"
         self.siblings: Siblings | None = None
         self.screen: Screen | None = None
+        self._alive: Callable[[str], bool] = lambda node: True
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -133,6 +136,8 @@ class SipEndpoint:
         owner = _tag_node(name_addr_of(request, "To").param("tag"))
         if owner is None or owner == self.node:
             return False
+        if not (self.siblings.is_local(owner) or self._alive(owner)):
+            return False  # its node is gone: answered here (481, no such dialog)
         self.siblings.forward_request(owner, request.to_bytes(), source.transport, (source.ip, source.port),
                                       source.connection)
         return True
@@ -244,22 +249,28 @@ class SipEndpoint:
         return f"{MAGIC_COOKIE}-{self.node}-{secrets.token_hex(10)}"
 
     def connection_for(self, connection_id: str, peer: tuple[str, int]) -> object | None:
-        """The TCP connection ``connection_id`` to ``peer``, held here or by a sibling worker;
-        None when it is closed (or held by another node, which we cannot reach)."""
+        """The TCP connection ``connection_id`` to ``peer``, held here, by a sibling worker or by
+        another node that is alive; None when it is closed or its node is dead (unreachable)."""
         connection = self.connections.get(connection_id)
         if connection is not None:
             return connection if getattr(connection, "peer", None) == peer else None
-        owner = connection_id.split("-")[1] if connection_id.count("-") == 2 else None
-        if owner is not None and owner != self.node and self.siblings is not None:
+        owner = _connection_node(connection_id)
+        if (owner is not None and owner != self.node and self.siblings is not None
+                and (self.siblings.is_local(owner) or self._alive(owner))):
             return SiblingConnection(self.siblings, owner, connection_id)
         return None
 
-    async def join_siblings(self, data_dir: str) -> None:
-        """Exchange messages with the other workers serving ``data_dir`` (see siblings.py)."""
-        siblings = Siblings(data_dir, on_response=self.sibling_response, on_request=self.sibling_request,
-                            on_send=self.send_on_connection, counters=self.counters)
+    async def join_siblings(self, data_dir: str, *, remote: Callable[[str, bytes], None] | None = None,
+                            alive: Callable[[str], bool] | None = None) -> None:
+        """Exchange messages with the other workers serving ``data_dir`` and, through
+        ``remote``, with other nodes (see siblings.py); ``alive`` tells which nodes are up."""
+        siblings = Siblings(data_dir, me=self.node, on_response=self.sibling_response,
+                            on_request=self.sibling_request, on_send=self.send_on_connection,
+                            counters=self.counters, remote=remote)
         await siblings.start()
         self.siblings = siblings
+        if alive is not None:
+            self._alive = alive
 
     def sibling_response(self, data: bytes, transport: str, source: tuple[str, int]) -> None:
         """A response a sibling received for one of our requests."""
@@ -401,11 +412,20 @@ class SipEndpoint:
             for tx in [tx for tx in self._observers if self.layer.state(tx) is TxState.TERMINATED]:
                 del self._observers[tx]
 
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait (at most ``timeout`` seconds) for the requests being handled to be answered."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    def close_connections(self) -> None:
+        """Close every TCP connection this process holds (at shutdown)."""
+        for connection in list(self.connections.values()):
+            connection.close()
+
     async def close(self) -> None:
         """Let requests in progress answer, then stop the timer; our own requests still
         waiting get None."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        await self.drain()
         if self._timer is not None:
             self._timer.cancel()
         if self.siblings is not None:
@@ -417,12 +437,18 @@ class SipEndpoint:
         self._observers.clear()
 
 
+_NODE = re.compile(r"[0-9]+\.[0-9a-f]{8}")  # SipEndpoint.node: pid "." random
+
+
+def _node(text: str) -> str | None:
+    return text if _NODE.fullmatch(text) else None
+
+
 def _tag_node(tag: str | None) -> str | None:
     """The worker named in a tag made by ``new_tag``."""
     if not tag or "-" not in tag:
         return None
-    node = tag.split("-", 1)[0]
-    return node if node.isdigit() else None
+    return _node(tag.split("-", 1)[0])
 
 
 def _branch_node(branch: str | None) -> str | None:
@@ -430,4 +456,10 @@ def _branch_node(branch: str | None) -> str | None:
     if not branch or not branch.startswith(MAGIC_COOKIE + "-"):
         return None
     parts = branch.split("-")
-    return parts[1] if len(parts) == 3 and parts[1].isdigit() else None
+    return _node(parts[1]) if len(parts) == 3 else None
+
+
+def _connection_node(connection_id: str) -> str | None:
+    """The worker named in a TCP connection id (``tcp-<node>-<n>``, see tcp.py)."""
+    parts = connection_id.split("-")
+    return _node(parts[1]) if len(parts) == 3 and parts[0] == "tcp" else None

@@ -15,6 +15,11 @@ a sibling's branch, or a request carrying a sibling's tag, is passed to that sib
 address it came from (and the connection, which the sibling answers through us); bytes for a
 sibling's connection are passed to it to write. A sibling that is gone (restarted) refuses the datagram: the message is
 dropped and counted, as the network would drop it, and Timer F reports the request.
+
+The same messages reach the other nodes sharing the Redis (another host, or another ``sipsvc
+serve`` here): a worker's name is its pid and a random suffix (unique across hosts), and a message
+for a name that no sibling socket answers to goes to ``remote`` (the store's node relay, Redis
+pub/sub), which hands it to that node's ``received``.
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ def _address(group: str, node: str) -> bytes:
 
 
 class Siblings:
-    def __init__(self, data_dir: str, *, on_response: Callable[[bytes, str, tuple[str, int]], None],
+    def __init__(self, data_dir: str, *, me: str, on_response: Callable[[bytes, str, tuple[str, int]], None],
                  on_request: Callable[[bytes, str, tuple[str, int], str, str | None], None],
-                 on_send: Callable[[str, bytes], None], counters) -> None:
-        self.me = str(os.getpid())
+                 on_send: Callable[[str, bytes], None], counters,
+                 remote: Callable[[str, bytes], None] | None = None) -> None:
+        self.me = me
+        self._remote = remote
         self._group = hashlib.sha1(os.path.abspath(data_dir).encode()).hexdigest()[:16]
         self._on_response = on_response
         self._on_request = on_request
@@ -79,14 +86,27 @@ class Siblings:
     def send_on_connection(self, node: str, connection_id: str, data: bytes) -> None:
         self._post(node, b"%s %s\n" % (_SEND, connection_id.encode()) + data)
 
+    def is_local(self, node: str) -> bool:
+        """Whether ``node`` is a live sibling worker here (its socket takes datagrams)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(_address(self._group, node))
+                return True
+            except OSError:
+                return False
+
     def _post(self, node: str, datagram: bytes) -> None:
         if self._sock is None:
             return
         try:
             self._sock.sendto(datagram, _address(self._group, node))
             self._counters["forwarded_to_sibling"] += 1
-        except OSError:  # the sibling is gone, or too busy to take it now
-            self._counters["sibling_unreachable"] += 1
+        except OSError:  # not a sibling (another node), gone, or too busy to take it now
+            if self._remote is not None:
+                self._counters["forwarded_to_node"] += 1
+                self._remote(node, datagram)
+            else:
+                self._counters["sibling_unreachable"] += 1
 
     # -- inbound ----------------------------------------------------------------------------
 
@@ -99,6 +119,10 @@ class Siblings:
             if not data:
                 return
             self._received(data)
+
+    def received(self, data: bytes) -> None:
+        """A message from a sibling or, through the relay, from another node."""
+        self._received(data)
 
     def _received(self, data: bytes) -> None:
         head, _, payload = data.partition(b"\n")

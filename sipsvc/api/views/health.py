@@ -10,7 +10,7 @@ import logging
 import time
 
 from aiohttp import web
-from redis.exceptions import RedisError
+from ...store.errors import REDIS_ERRORS
 
 from ..keys import METRICS, SIP_LISTENERS, STORES
 from ..metrics import CONTENT_TYPE
@@ -41,7 +41,7 @@ async def _redis_check(request: web.Request) -> str:
         return "ok"
     except TimeoutError:
         problem = f"no answer to PING within {PING_TIMEOUT} s"
-    except (RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         problem = f"unreachable: {exc}"
     request.app[METRICS].redis_errors.labels("readyz").inc()
     log.warning("not ready: redis %s", problem)
@@ -65,7 +65,7 @@ async def metrics(request: web.Request) -> web.Response:
     registered = None
     try:
         registered = await request.app[STORES].stats.registered_devices(time.time())
-    except (RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         request.app[METRICS].redis_errors.labels("metrics").inc()
         log.warning("metrics: cannot count registered devices: %s", exc)
     body = request.app[METRICS].render(registered)
