@@ -72,7 +72,10 @@ class SipEndpoint:
         self.counters: Counter[str] = Counter()
         self._loop = loop or asyncio.get_running_loop()
         self._udp: asyncio.DatagramTransport | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        # The loop's handle for the next timer, and the deadline it was set for (uvloop hands
+        # back a plain Handle, without ``when()``, for a deadline less than 1 ms away).
+        self._timer: asyncio.Handle | None = None
+        self._timer_deadline: float | None = None
         self._tasks: set[asyncio.Task] = set()
         self.connections: dict[str, object] = {}  # TCP connection id -> connection
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -397,12 +400,13 @@ class SipEndpoint:
     def _schedule(self) -> None:
         deadline = self.layer.next_deadline()
         if self._timer is not None:
-            if deadline is not None and self._timer.when() == deadline:
+            if deadline is not None and self._timer_deadline == deadline:
                 return
             self._timer.cancel()
             self._timer = None
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer_deadline = deadline
 
     def _on_timer(self) -> None:
         self._timer = None
