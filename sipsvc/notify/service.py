@@ -165,10 +165,15 @@ class NotifyService:
         if not await lock.acquire():
             raise SyncRunningError("a sync of this account's devices is already running; "
                                    "try again when it has finished")
-        keeper = asyncio.get_running_loop().create_task(self._keep(lock))
+        done = asyncio.Event()
+        keeper = asyncio.get_running_loop().create_task(self._keep(lock, done))
         try:
             return await self._sync_account(account_id, account_realm, reboot)
         finally:
+            # The event, not only the cancellation, ends the keeper: a cancellation that lands
+            # inside a Redis call can be swallowed there, and a keeper left running extended a
+            # released lock every 10 s for ever (seen in the soak).
+            done.set()
             keeper.cancel()
             await lock.release()
 
@@ -196,9 +201,13 @@ class NotifyService:
         outcomes = [await d.outcome() for d in deliveries]
         return _summary(devices, sent, sending, outcomes, loop.time() - started)
 
-    async def _keep(self, lock: BulkLock) -> None:
-        while True:
-            await asyncio.sleep(LOCK_TTL / 3)
+    async def _keep(self, lock: BulkLock, done: asyncio.Event) -> None:
+        while not done.is_set():
+            try:
+                await asyncio.wait_for(done.wait(), LOCK_TTL / 3)
+                return
+            except TimeoutError:
+                pass
             try:
                 await lock.refresh()
             except Exception:  # noqa: BLE001 - the lock is lost: the TTL bounds the overlap
