@@ -96,8 +96,14 @@ echo "# $(date -u +%H:%M:%S) every phone has registered once; workers' RSS $((rs
 # A bulk sync every SYNC_EVERY seconds while the phones run.
 end=$(( SECONDS + MINUTES * 60 - PERIOD ))
 next_sync=$SECONDS
+next_sample=$(( SECONDS + 60 ))
 n=0
+rss_series="$((rss_start / 1024))"
 while (( SECONDS < end )); do
+    if (( SECONDS >= next_sample )); then  # the memory curve, once a minute
+        rss_series="$rss_series $(( $(workers_rss_kib) / 1024 ))"
+        next_sample=$(( SECONDS + 60 ))
+    fi
     if (( SECONDS >= next_sync )); then
         n=$((n + 1))
         curl -s -X POST -H "X-Auth-Token: $ADMIN" --max-time "$SYNC_EVERY" \
@@ -109,6 +115,7 @@ done
 wait "$PHONES_PID"
 phones_status=$?
 rss_end=$(workers_rss_kib)
+echo "# workers' RSS once a minute (MiB): $rss_series $((rss_end / 1024))"
 curl -s "$API/metrics" > "$RUNDIR/metrics.txt"
 kill -TERM "$GUESSER_PID" 2>/dev/null; wait "$GUESSER_PID" 2>/dev/null
 
