@@ -21,11 +21,10 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from redis.exceptions import RedisError
-
 from ..errors import ForbiddenError, NotFoundError
 from ..sip.message import Request
 from ..store.bans import Ban, RedisBanStore
+from ..store.errors import REDIS_ERRORS
 from .policy import Source
 
 log = logging.getLogger("sipsvc.security")
@@ -87,7 +86,7 @@ class AuthGuard:
                 per_source=policy.max_failures_per_source, per_user=policy.max_failures_per_user,
                 ban_seconds=policy.ban_seconds, now=now,
             )
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             # The attempt still fails; only its counting is lost.
             log.warning("could not count a failed digest attempt from %s: %s", source.ip, exc)
             return

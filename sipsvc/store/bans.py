@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from . import keys
+from .errors import REDIS_ERRORS
 from .scripts import Scripts
 
 log = logging.getLogger("sipsvc.store")
@@ -219,7 +219,7 @@ class BanCache:
                     message = await pubsub.get_message(timeout=POLL)
                     if message is not None and message["type"] == "message":
                         self._message(message["data"])
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 # The bans known so far stay in force (each carries its end); new ones from
                 # other nodes arrive once the subscription is back.
                 log.warning("ban updates paused until Redis pub/sub is back: %s", exc)
