@@ -21,11 +21,11 @@ import redis.asyncio as aioredis
 from .errors import REDIS_ERRORS
 
 from . import keys
+from .subscription import follow
 
 log = logging.getLogger("sipsvc.store")
 MAX_AGE = 6 * 3600.0
 MAX_ENTRIES = 2_000_000
-POLL = 0.05  # seconds between checks of the stop flag while no message comes
 
 Loader = Callable[[str], Awaitable[dict | None]]
 BulkLoader = Callable[[list[str]], Awaitable[dict[str, dict | None]]]
@@ -110,7 +110,7 @@ class SipAuthCache:
         self._task = asyncio.get_running_loop().create_task(self._listen())
 
     async def stop(self) -> None:
-        # The loop polls this flag every POLL seconds and closes its connection itself:
+        # The loop polls this flag every subscription.POLL seconds and closes its connection itself:
         # cancelling it inside redis-py can leave the connection locked, which then blocks
         # closing the pool. Cancel only as a last resort.
         self._stopping = True
@@ -121,26 +121,15 @@ class SipAuthCache:
                 task.cancel()
 
     async def _listen(self) -> None:
-        while not self._stopping:
-            pubsub = self._redis.pubsub()
-            try:
-                await pubsub.subscribe(keys.AUTH_CHANNEL)
-                while not self._stopping:
-                    message = await pubsub.get_message(timeout=POLL)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        self._entries.clear()
-                        self._live = True
-                        self._preloading = asyncio.get_running_loop().create_task(self._preload())
-                    elif message["type"] == "message":
-                        self.invalidate(message["data"])
-            except REDIS_ERRORS as exc:
-                log.warning("auth cache off until Redis pub/sub is back: %s", exc)
-            finally:
-                self._go_dark()
-                await pubsub.aclose()
-            for _ in range(int(1 / POLL)):
-                if self._stopping:
-                    break
-                await asyncio.sleep(POLL)
+        await follow(self._redis, keys.AUTH_CHANNEL, self._handle, stopping=lambda: self._stopping,
+                     paused="auth cache off", lost=self._go_dark)
+
+    def _handle(self, message: dict | None) -> None:
+        if message is None:
+            return
+        if message["type"] == "subscribe":
+            self._entries.clear()
+            self._live = True
+            self._preloading = asyncio.get_running_loop().create_task(self._preload())
+        elif message["type"] == "message":
+            self.invalidate(message["data"])

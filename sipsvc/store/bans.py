@@ -21,12 +21,11 @@ import orjson
 import redis.asyncio as aioredis
 
 from . import keys
-from .errors import REDIS_ERRORS
 from .scripts import Scripts
+from .subscription import follow
 
 log = logging.getLogger("sipsvc.store")
 RELOAD_SECONDS = 60.0  # a backstop only: pub/sub carries every change at once
-POLL = 0.05
 MAX_ENTRIES = 1_000_000
 
 
@@ -143,6 +142,7 @@ class BanCache:
         self.sources: dict[str, float] = {}
         self.users: dict[tuple[str, str, str], float] = {}
         self._stopping = False
+        self._next_reload = 0.0
         self._task: asyncio.Task | None = None
 
     def source_banned(self, ip: str, now: float) -> bool:
@@ -206,26 +206,17 @@ class BanCache:
         (self.apply if message.get("op") == "ban" else self.lift)(ban)
 
     async def _listen(self) -> None:
+        # While Redis is away the bans known so far stay in force (each carries its end); new
+        # ones from other nodes arrive once the subscription is back, with a full reload.
+        await follow(self._redis, keys.BANS_CHANNEL, self._handle, stopping=lambda: self._stopping,
+                     paused="ban updates paused")
+
+    async def _handle(self, message: dict | None) -> None:
         loop = asyncio.get_running_loop()
-        while not self._stopping:
-            pubsub = self._redis.pubsub()
-            try:
-                await pubsub.subscribe(keys.BANS_CHANNEL)
-                next_reload = 0.0
-                while not self._stopping:
-                    if loop.time() >= next_reload:
-                        await self.reload()
-                        next_reload = loop.time() + RELOAD_SECONDS
-                    message = await pubsub.get_message(timeout=POLL)
-                    if message is not None and message["type"] == "message":
-                        self._message(message["data"])
-            except REDIS_ERRORS as exc:
-                # The bans known so far stay in force (each carries its end); new ones from
-                # other nodes arrive once the subscription is back.
-                log.warning("ban updates paused until Redis pub/sub is back: %s", exc)
-            finally:
-                await pubsub.aclose()
-            for _ in range(int(1 / POLL)):
-                if self._stopping:
-                    break
-                await asyncio.sleep(POLL)
+        if message is not None and message["type"] == "subscribe":
+            self._next_reload = 0.0  # (re)subscribed: what was missed meanwhile comes now
+        if loop.time() >= self._next_reload:
+            await self.reload()
+            self._next_reload = loop.time() + RELOAD_SECONDS
+        if message is not None and message["type"] == "message":
+            self._message(message["data"])

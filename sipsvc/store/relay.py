@@ -27,12 +27,12 @@ from redis.asyncio.cluster import RedisCluster
 from .errors import REDIS_ERRORS
 
 from . import keys
+from .subscription import follow, pause
 
 log = logging.getLogger("sipsvc.store")
 HEARTBEAT = 1.0  # seconds between two heartbeats (and two reads of the live nodes)
 DEAD_AFTER = 3.0  # seconds without a heartbeat after which a node counts as dead
 FORGET_AFTER = 3600.0  # seconds after which a dead node's entry is removed
-POLL = 0.05  # seconds between checks of the stop flag
 
 OnMessage = Callable[[bytes], None]
 
@@ -113,10 +113,8 @@ class NodeRelay:
     async def _heartbeats(self) -> None:
         failing = False
         while not self._stopping:
-            for _ in range(int(HEARTBEAT / POLL)):
-                if self._stopping:
-                    return
-                await asyncio.sleep(POLL)
+            if await pause(HEARTBEAT, lambda: self._stopping):
+                return
             try:
                 await self._beat()
                 failing = False
@@ -126,22 +124,12 @@ class NodeRelay:
                 failing = True
 
     async def _listen(self) -> None:
-        while not self._stopping:
-            pubsub = self._redis.pubsub()
-            try:
-                await pubsub.subscribe(keys.node_channel(self.node))
-                while not self._stopping:
-                    message = await pubsub.get_message(timeout=POLL)
-                    if message is not None and message["type"] == "message":
-                        self._deliver(message["data"])
-            except REDIS_ERRORS as exc:
-                log.warning("node relay paused until Redis pub/sub is back: %s", exc)
-            finally:
-                await pubsub.aclose()
-            for _ in range(int(1 / POLL)):
-                if self._stopping:
-                    break
-                await asyncio.sleep(POLL)
+        await follow(self._redis, keys.node_channel(self.node), self._received,
+                     stopping=lambda: self._stopping, paused="node relay paused")
+
+    def _received(self, message: dict | None) -> None:
+        if message is not None and message["type"] == "message":
+            self._deliver(message["data"])
 
     def _deliver(self, data: str | bytes) -> None:
         try:
