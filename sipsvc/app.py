@@ -159,6 +159,7 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     endpoint = (TracingSipEndpoint if config.sip_trace else SipEndpoint)(
         timers=timers,
         handlers={"REGISTER": app[REGISTRAR].register},
+        quick_handlers={"REGISTER": app[REGISTRAR].answer_now},
         limits=sip_limits(config), max_pending=config.max_pending_requests,
         max_transactions=config.max_transactions,
     )

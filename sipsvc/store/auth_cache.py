@@ -78,6 +78,15 @@ class SipAuthCache:
         finally:
             del self._loading[claim_key]
 
+    def known(self, claim_key: str) -> tuple[bool, dict | None]:
+        """(True, record) when the replica holds a current entry for ``claim_key`` (the record
+        may be None: no device holds the claim); (False, None) when only ``get`` can tell."""
+        if self._live:
+            entry = self._entries.get(claim_key)
+            if entry is not None and entry[1] > time.monotonic():
+                return True, entry[0]
+        return False, None
+
     def invalidate(self, claim_key: str) -> None:
         self._entries.pop(claim_key, None)
         self._versions[claim_key] = self._versions.get(claim_key, 0) + 1

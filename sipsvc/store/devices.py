@@ -233,6 +233,10 @@ class RedisDeviceStore:
     async def auth_by_ip(self, ip: str) -> dict | None:
         return await self.sip_auth(keys.sip_ip_claim(ip))
 
+    def known_auth_by_ip(self, ip: str) -> tuple[bool, dict | None]:
+        """``auth_by_ip`` from memory: (True, record) when the replica knows, else (False, None)."""
+        return self.auth_cache.known(keys.sip_ip_claim(ip))
+
     async def user_rows(self, account_id: str, user_id: str) -> list[tuple[str, dict]]:
         """(id, listing row) of every device owned by or hotdesked to ``user_id``, in id order."""
         ids = sorted(await self._redis.smembers(keys.user_devices(account_id, user_id)))
