@@ -29,6 +29,7 @@ from .events.hub import RegistrationEvents
 from .notify.service import NotifyService
 from .quickcall.originator import Originator
 from .quickcall.service import QuickcallService
+from .randomness import random_bytes
 from .registrar.guard import AuthGuard, GuardPolicy
 from .registrar.policy import RegistrarPolicy
 from .registrar.service import RegistrarService
@@ -114,7 +115,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REGISTRAR] = RegistrarService(
         accounts=stores.accounts, devices=stores.devices, bindings=stores.bindings, policy=policy,
         nonces=NonceSigner(secret, config.nonce_lifetime), nonce_lifetime=config.nonce_lifetime,
-        random_bytes=secrets.token_bytes, algorithms=config.digest_algorithms, guard=app[SECURITY],
+        random_bytes=random_bytes, algorithms=config.digest_algorithms, guard=app[SECURITY],
     )
     app[EVENTS] = RegistrationEvents(stores.registration_events)
     app[EVENTS].start()
@@ -179,12 +180,12 @@ async def _sip_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SIP_LISTENERS] = listeners
     app[NOTIFIER] = NotifyService(
         endpoint=endpoint, store=app[STORES].notify, timers=timers,
-        rate=config.notify_rate, random_bytes=secrets.token_bytes,
+        rate=config.notify_rate, random_bytes=random_bytes,
     )
     app[REGISTRAR].reachable = app[NOTIFIER].reachable
     originator = app[QUICKCALL].originator = Originator(
         endpoint=endpoint, store=app[STORES].quickcall, timers=timers, gateway=config.quickcall_gateway,
-        random_bytes=secrets.token_bytes,
+        random_bytes=random_bytes,
     )
     try:
         yield

@@ -57,6 +57,9 @@ _ALGORITHMS = {a.name.lower(): a for a in (
     _Algorithm("SHA-256", "sha256", False, 64), _Algorithm("SHA-256-sess", "sha256", True, 64),
 )}
 
+# The constructors themselves: hashlib.new(name) looks the name up on every call.
+_HASHES = {"md5": hashlib.md5, "sha256": hashlib.sha256}
+
 
 def _algorithm(name: str) -> _Algorithm:
     # RFC 7616 §3.3: algorithm names are case-insensitive.
@@ -193,7 +196,7 @@ def _encode(text: str) -> bytes:
 
 
 def _h(alg: _Algorithm, *parts: str) -> str:
-    return hashlib.new(alg.hash_name, b":".join(map(_encode, parts))).hexdigest()
+    return _HASHES[alg.hash_name](b":".join(map(_encode, parts))).hexdigest()
 
 
 def ha1(username: str, realm: str, password: str, algorithm: str) -> str:
@@ -313,7 +316,8 @@ class NonceSigner:
     def _mac(self, realm: str, body: bytes) -> bytes:
         realm_bytes = _encode(realm)
         message = _NONCE_LABEL + len(realm_bytes).to_bytes(4, "big") + realm_bytes + body
-        return hmac.new(self._secret, message, hashlib.sha256).digest()[:_MAC_LEN]
+        # hmac.digest: one call into OpenSSL, about a third of hmac.new()'s cost in Python.
+        return hmac.digest(self._secret, message, "sha256")[:_MAC_LEN]
 
     def issue(self, realm: str, now: float, salt: bytes) -> str:
         """A fresh nonce for `realm`; `salt` is 8-64 random bytes from the caller's source."""

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
+from ..randomness import random_bytes
 from ..registrar.policy import Source
 from ..sip.errors import SipParseError
 from ..sip.message import Request, Response
@@ -335,7 +336,7 @@ class SipEndpoint:
         request = event.request
         target, source = event.target
         # §8.2.6.2: a final response carries a To tag of ours (the registrar makes its own).
-        to_tag = secrets.token_hex(8)
+        to_tag = random_bytes.hex(8)
         if self.screen is not None:
             verdict = self.screen(request, source)
             if verdict is not None:
