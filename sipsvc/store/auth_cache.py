@@ -5,7 +5,9 @@ address). A phone re-registers about once an hour, so a cache filled on demand w
 nearly every REGISTER: once subscribed, each process loads every record (in batches, in the
 background) and then serves them from memory, saving two Redis round trips per REGISTER.
 Every device write publishes, in the same script that changes the device, the claim keys it
-touched; each process drops those entries and reloads them on demand. While the subscription is
+touched; each process drops those entries and reloads them in the background, in batches, so
+the replica stays complete for devices created after it started too (a REGISTER that comes
+before the reload loads its record itself). While the subscription is
 down (at start, after a Redis blip) the replica is bypassed and emptied, so a missed message
 can never leave a stale password in use; entries also expire after ``MAX_AGE`` as a last resort.
 """
@@ -26,6 +28,8 @@ from .subscription import follow
 log = logging.getLogger("sipsvc.store")
 MAX_AGE = 6 * 3600.0
 MAX_ENTRIES = 2_000_000
+RELOAD_BATCH = 500  # invalidated records reloaded per round trip
+RELOAD_BACKLOG = 100_000  # past this many waiting, records are loaded on demand only
 
 Loader = Callable[[str], Awaitable[dict | None]]
 BulkLoader = Callable[[list[str]], Awaitable[dict[str, dict | None]]]
@@ -44,6 +48,8 @@ class SipAuthCache:
         self.preloaded = False  # every record present when the subscription started is in memory
         self._entries: dict[str, tuple[dict | None, float]] = {}
         self._versions: dict[str, int] = {}  # bumped by invalidations, to spot loads they raced
+        self._stale: set[str] = set()  # invalidated claims waiting for the background reload
+        self._reloading: asyncio.Task | None = None
         self._live = False
         self._stopping = False
         self._task: asyncio.Task | None = None
@@ -93,11 +99,36 @@ class SipAuthCache:
         if len(self._versions) > MAX_ENTRIES:
             self._versions.clear()
             self._entries.clear()
+        if self._live and not self._stopping and len(self._stale) < RELOAD_BACKLOG:
+            self._stale.add(claim_key)
+            if self._reloading is None:
+                self._reloading = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        """Load the invalidated records again, a batch per round trip (a burst of device
+        writes, such as provisioning a site, becomes a few reads). An invalidation racing a
+        batch wins, as in ``_preload``."""
+        try:
+            await asyncio.sleep(0)  # let the invalidations of this turn join the first batch
+            while self._stale and self._live and not self._stopping:
+                batch = [self._stale.pop() for _ in range(min(len(self._stale), RELOAD_BATCH))]
+                versions = {key: self._versions.get(key, 0) for key in batch}
+                values = await self._load_many(batch)
+                until = time.monotonic() + MAX_AGE
+                for key, value in values.items():
+                    if self._live and self._versions.get(key, 0) == versions[key] and key not in self._entries:
+                        self._entries[key] = (value, until)
+        except REDIS_ERRORS as exc:
+            log.warning("auth records not reloaded (loaded on demand instead): %s", exc)
+            self._stale.clear()
+        finally:
+            self._reloading = None
 
     def _go_dark(self) -> None:
         self._live = False
         self.preloaded = False
         self._entries.clear()
+        self._stale.clear()
 
     async def _preload(self) -> None:
         """Load every record, batch by batch; an invalidation racing a batch wins."""
@@ -123,7 +154,7 @@ class SipAuthCache:
         # cancelling it inside redis-py can leave the connection locked, which then blocks
         # closing the pool. Cancel only as a last resort.
         self._stopping = True
-        tasks = [task for task in (self._task, self._preloading) if task is not None]
+        tasks = [task for task in (self._task, self._preloading, self._reloading) if task is not None]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=5)
             for task in pending:

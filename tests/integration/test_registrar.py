@@ -371,3 +371,33 @@ async def test_a_new_node_holds_every_device_auth_record_in_memory(api, make_api
                    json={"data": {"sip": {"password": "changed-secret"}}})
     async with SipClient(node.sip_address) as client:
         assert (await client.register("alice", PASSWORD, account["realm"])).status == 403
+
+
+async def test_a_device_written_after_start_is_in_every_replica_without_a_register(api, make_api):
+    """Devices created or changed after a node started are reloaded into its replica in the
+    background: no REGISTER has to miss first (and every node's memory is complete)."""
+    from sipsvc.app import STORES
+    from sipsvc.store import keys
+
+    node = await make_api()
+    cache = node.client.server.app[STORES].devices.auth_cache
+    for _ in range(200):  # bounded: the preload runs in the background after subscribing
+        if cache.preloaded:
+            break
+        await asyncio.sleep(0.05)
+    account, device = await phone(api, "bob")  # written through the other node
+    claim = keys.sip_credentials_claim(account["realm"], "bob")
+    for _ in range(100):
+        known, record = cache.known(claim)
+        if known and record is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert known and record["device_id"] == device["id"] and record["password"] == PASSWORD
+    await api.call("PATCH", f"/v2/accounts/{account['id']}/devices/{device['id']}", token=account["token"],
+                   json={"data": {"sip": {"password": "changed-secret"}}})
+    for _ in range(100):
+        known, record = cache.known(claim)
+        if known and record["password"] == "changed-secret":
+            break
+        await asyncio.sleep(0.05)
+    assert known and record["password"] == "changed-secret"
