@@ -110,8 +110,13 @@ _TCHAR = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
 # One whole auth-param and the separator after it, in one match (the per-REGISTER fast path).
 # The alternatives of the quoted-string start with different characters, so matching stays linear.
 _FAST_SCHEME = re.compile(rf"[ \t]*({_TCHAR}+)[ \t]+")
+_QDTEXT_RUN = r'[^"\\\x00-\x08\x0a-\x1f\x7f]*'
+_QUOTED_PAIR = r"\\[^\x00-\x08\x0a-\x1f\x7f]"
+# The quoted-string as "unrolled loop" (a run of plain characters, then quoted-pairs each
+# followed by another run): the same language as (qdtext|quoted-pair)*, matched a run at a time
+# instead of one alternation per character.
 _FAST_PARAM = re.compile(
-    rf'({_TCHAR}+)[ \t]*=[ \t]*(?:"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*)"'
+    rf'({_TCHAR}+)[ \t]*=[ \t]*(?:"({_QDTEXT_RUN}(?:{_QUOTED_PAIR}{_QDTEXT_RUN})*)"'
     rf"|({_TCHAR}+))[ \t]*(?:,[ \t,]*|\Z)"
 )
 _ESCAPED = re.compile(r"\\(.)")

@@ -228,10 +228,14 @@ class RedisDeviceStore:
         return json.loads(auth)
 
     async def auth_by_credentials(self, realm: str, username: str) -> dict | None:
-        return await self.sip_auth(keys.sip_credentials_claim(realm, username))
+        claim = keys.sip_credentials_claim(realm, username)
+        known, record = self.auth_cache.known(claim)  # the usual case: no await chain
+        return record if known else await self.sip_auth(claim)
 
     async def auth_by_ip(self, ip: str) -> dict | None:
-        return await self.sip_auth(keys.sip_ip_claim(ip))
+        claim = keys.sip_ip_claim(ip)
+        known, record = self.auth_cache.known(claim)
+        return record if known else await self.sip_auth(claim)
 
     def known_auth_by_ip(self, ip: str) -> tuple[bool, dict | None]:
         """``auth_by_ip`` from memory: (True, record) when the replica knows, else (False, None)."""
