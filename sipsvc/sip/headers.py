@@ -16,7 +16,7 @@ from .errors import SipParseError
 from .uri import OtherUri, Params, SipUri, find_param, format_params, parse_params, parse_uri
 
 if TYPE_CHECKING:
-    from .message import Message
+    from .message import Message, Request
 
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _SENT_PROTOCOL = re.compile(r"^\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/;]+)\s+(.*)$", re.S)
@@ -166,14 +166,28 @@ def parse_cseq(value: str) -> CSeq:
 
 
 # -- parsed views of a message's headers, each computed once per message ----------------------
+# Each looks in the memo before building the closure that computes it: the registrar path asks
+# for the same views several times per request, and a hit should cost a dict lookup.
 
 def vias(message: "Message") -> list[Via]:
     """Every Via value, parsed (raises SipParseError on the first bad one)."""
+    parsed = message.memo.get("vias")
+    if parsed is not None:
+        return parsed
     return message.remember("vias", lambda: [parse_via(value) for value in message.values("Via")])
 
 
 def top_via(message: "Message") -> Via:
     """The first Via; raises SipParseError when there is none or it does not parse."""
+    memo = message.memo
+    via = memo.get("top_via")
+    if via is not None:
+        return via
+    parsed = memo.get("vias")
+    if parsed:  # every Via parsed already (``check_request``): the first is the same value
+        via = memo["top_via"] = parsed[0]
+        return via
+
     def first() -> Via:
         values = message.values("Via")
         if not values:
@@ -183,14 +197,29 @@ def top_via(message: "Message") -> Via:
 
 
 def cseq_of(message: "Message") -> CSeq:
+    cseq = message.memo.get("cseq")
+    if cseq is not None:
+        return cseq
     return message.remember("cseq", lambda: parse_cseq(message.header("CSeq") or ""))
 
 
 def name_addr_of(message: "Message", name: str) -> NameAddr:
     """From, To, ... parsed; raises SipParseError when missing or malformed."""
+    address = message.memo.get(name)
+    if address is not None:
+        return address
+
     def parse() -> NameAddr:
         value = message.header(name)
         if value is None:
             raise SipParseError(f"missing {name} header")
         return parse_name_addr(value)
     return message.remember(name, parse)
+
+
+def request_uri(request: "Request") -> SipUri | OtherUri:
+    """The Request-URI, parsed (``check_request`` and ``preflight`` both need it)."""
+    uri = request.memo.get("request_uri")
+    if uri is not None:
+        return uri
+    return request.remember("request_uri", lambda: parse_uri(request.uri))

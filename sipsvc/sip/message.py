@@ -90,9 +90,9 @@ class Message:
             value = self.memo[key] = compute()
             return value
 
-    def _index(self) -> dict[str, list[str]]:
-        """Header name -> its lines, built once per message: the registrar path looks headers
-        up a dozen times per request."""
+    def header_index(self) -> dict[str, list[str]]:
+        """Header name (as stored) -> its lines, built once per message: the registrar path
+        looks headers up a dozen times per request. Shared, not a copy: never modify it."""
         index = self.memo.get("_index")
         if index is None:
             index = self.memo["_index"] = {}
@@ -105,7 +105,7 @@ class Message:
         return index
 
     def _lines(self, name: str) -> list[str]:
-        index = self._index()
+        index = self.header_index()
         lines = index.get(name)
         if lines is None:
             lines = index.get(canonical_name(name), _NO_LINES)

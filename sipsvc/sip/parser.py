@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 
 from .errors import FramingError, SipParseError
-from .headers import cseq_of, is_token, name_addr_of, top_via, vias
+from .headers import cseq_of, is_token, name_addr_of, request_uri, top_via, vias
 from .message import Headers, Request, Response, canonical_name
-from .uri import SipUri, parse_uri
+from .uri import SipUri
 
 _LINE_END = re.compile(r"\r?\n")
 _STATUS_LINE = re.compile(r"^SIP/(\d+\.\d+) (\d{3}) (.*)$", re.S)
@@ -194,28 +194,31 @@ def parse_datagram(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Request | Re
 def check_request(request: Request, limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise ``SipParseError`` (with the headers kept) if ``request`` may not be processed."""
     try:
+        index = request.header_index()
         for name in SINGLE_HEADERS:
-            count = len(request.header_lines(name))
-            if count > 1:
+            lines = index.get(name)
+            if lines is None:
+                if name != "Max-Forwards":  # RFC 2543 peers send none (RFC 4475 §3.4.1)
+                    raise SipParseError(f"missing {name} header")
+            elif len(lines) > 1:
                 raise SipParseError(f"more than one {name} header")
-            if count == 0 and name != "Max-Forwards":  # RFC 2543 peers send none (RFC 4475 §3.4.1)
-                raise SipParseError(f"missing {name} header")
-        if not request.values("Via"):
+        if "Via" not in index:
             raise SipParseError("missing Via header")
+        # Every Via must parse; the top one is then known too (``top_via`` reuses it).
         if len(vias(request)) > limits.max_vias:
             raise SipParseError("too many Via headers")
         cseq = cseq_of(request)
         if cseq.method != request.method:
             raise SipParseError("CSeq method does not match the request method")
-        if not request.header("Call-ID"):
+        if not index["Call-ID"][0]:
             raise SipParseError("empty Call-ID")
-        uri = parse_uri(request.uri)
+        uri = request_uri(request)
         if isinstance(uri, SipUri) and uri.headers is not None:
             raise SipParseError("Request-URI must not carry headers")
         for name in ("From", "To"):
             address = name_addr_of(request, name)
             # A header's length bounds its URI's: only a long header's URI is measured.
-            if len(request.header(name)) > limits.max_uri and len(str(address.uri)) > limits.max_uri:
+            if len(index[name][0]) > limits.max_uri and len(str(address.uri)) > limits.max_uri:
                 raise SipParseError(f"URI in {name} too long")
     except SipParseError as exc:
         raise exc.with_headers(request.headers, True) from None

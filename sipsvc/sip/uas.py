@@ -14,9 +14,9 @@ import email.utils
 import ipaddress
 
 from .errors import SipParseError
-from .headers import Via, top_via
+from .headers import Via, request_uri, top_via
 from .message import Request, Response, split_values
-from .uri import SipUri, parse_uri
+from .uri import SipUri
 
 REASONS = {
     100: "Trying", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -114,7 +114,7 @@ def preflight(request: Request, allowed: frozenset[str], supported: frozenset[st
             return make_response(request, 405, headers=(("Allow", ", ".join(sorted(allowed))),), to_tag=to_tag)
         return make_response(request, 501, to_tag=to_tag)
     try:
-        uri = parse_uri(request.uri)
+        uri = request_uri(request)
     except SipParseError:
         return make_response(request, 400, "Bad Request-URI", to_tag=to_tag)
     if not isinstance(uri, SipUri):
