@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from .errors import FramingError, SipParseError
 from .headers import cseq_of, is_token, name_addr_of, request_uri, top_via, vias
-from .message import Headers, Request, Response, canonical_name
+from .message import CANONICAL, Headers, Request, Response, canonical_name
 from .uri import SipUri
 
 _LINE_END = re.compile(r"\r?\n")
@@ -33,6 +33,15 @@ _VERSION = re.compile(r"^SIP/\d+\.\d+$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 SINGLE_HEADERS = ("To", "From", "Call-ID", "CSeq", "Max-Forwards")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+# Header names as phones write them (canonical, lower and upper case, compact forms) and their
+# canonical spelling: a name found here needs neither the regular expression nor lower().
+# Built once from the tables of message.py and never grown, so hostile input cannot bloat it.
+_KNOWN_NAMES = {
+    spelling: canonical_name(spelling)
+    for name in {*CANONICAL, *CANONICAL.values()}
+    for spelling in (name, name.lower(), name.upper())
+    if _HEADER_NAME.match(spelling)
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,16 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
+def _split_lines(head: str) -> list[str]:
+    """``head`` split at CRLF or bare LF; with CRLF only (the usual case) str.split does it."""
+    lines = head.split("\r\n")
+    if len(lines) - 1 != head.count("\n"):  # a bare LF somewhere
+        lines = _LINE_END.split(head)
+    return lines
+
+
 def _parse_head(head: str, limits: Limits) -> tuple[str, Headers]:
-    lines = _LINE_END.split(head)
+    lines = _split_lines(head)
     start = lines[0]
     too_many = len(lines) - 1 > limits.max_headers
     # One line over the limit needs a head over it: only then are the lines measured.
@@ -112,10 +129,15 @@ def _parse_lines(lines: list[str], begin: int, end: int) -> Headers:
             headers[-1] = (name, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not colon or not _HEADER_NAME.match(name):
+        if not colon:
             raise SipParseError("malformed header line")
-        headers.append((canonical_name(name), value.strip(" \t")))
+        name = name.rstrip(" \t")
+        canonical = _KNOWN_NAMES.get(name)
+        if canonical is None:
+            if not _HEADER_NAME.match(name):
+                raise SipParseError("malformed header line")
+            canonical = canonical_name(name)
+        headers.append((canonical, value.strip(" \t")))
     return tuple(headers)
 
 
@@ -143,12 +165,16 @@ def _start_line(start: str, headers: Headers, limits: Limits = DEFAULT_LIMITS) -
 
 
 def content_length(headers: Headers) -> int | None:
-    values = {value.strip() for name, value in headers if name == "Content-Length"}
-    if not values:
+    text = None
+    for name, value in headers:
+        if name == "Content-Length":
+            value = value.strip()
+            if text is None:
+                text = value
+            elif value != text:  # repeating the same length is harmless
+                raise FramingError("conflicting Content-Length headers")
+    if text is None:
         return None
-    if len(values) > 1:
-        raise FramingError("conflicting Content-Length headers")
-    text = values.pop()
     if not text.isdigit() or len(text) > 10:
         raise FramingError("malformed Content-Length")
     return int(text)
@@ -160,12 +186,29 @@ def _build(is_request: bool, parts: tuple, headers: Headers, body: bytes) -> Req
     return Response(status=parts[0], reason=parts[1], headers=headers, body=body)
 
 
+def _head_end(data: bytes) -> tuple[int, int] | None:
+    """Where ``_HEAD_END`` first matches in ``data`` (its start and end), found with bytes.find:
+    the pattern's optional leading CR keeps the regular expression from skipping ahead to a
+    literal, so it tries every position. The earliest LF followed by [CR]LF is the match; a CR
+    just before that LF belongs to it."""
+    crlf, lf = data.find(b"\n\r\n"), data.find(b"\n\n")
+    if crlf < 0 and lf < 0:
+        return None
+    if lf < 0 or 0 <= crlf < lf:
+        at, end = crlf, crlf + 3
+    else:
+        at, end = lf, lf + 2
+    if at > 0 and data[at - 1] == 13:  # b"\r"
+        at -= 1
+    return at, end
+
+
 def _split(data: bytes) -> tuple[bytes, bytes]:
     data = data.lstrip(b"\r\n")  # CRLFs before the start line are ignored (§7.5)
-    match = _HEAD_END.search(data)
-    if match is None:
+    found = _head_end(data)
+    if found is None:
         return data.rstrip(b"\r\n"), b""  # a datagram with no empty line: headers only
-    return data[: match.start()], data[match.end():]
+    return data[: found[0]], data[found[1]:]
 
 
 def parse_datagram(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Request | Response:

@@ -1,0 +1,84 @@
+"""The core's fast paths agree with the general code they stand in for, so neither can drift
+from the other unnoticed: each property feeds both the same generated input."""
+
+from __future__ import annotations
+
+from hypothesis import example, given, settings, strategies as st
+
+from sipsvc.sip import parser
+from sipsvc.sip.message import canonical_name
+
+# Line ends and the bytes around them, mixed so that CR, LF and their runs meet in every order.
+HEAD_BYTES = st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", b"Via: x", b" ", b":"]),
+                      max_size=40).map(b"".join)
+
+
+@settings(max_examples=500)
+@given(HEAD_BYTES)
+@example(b"a\r\r\n\r\n")
+@example(b"\n\r\n")
+@example(b"\r\n\n")
+@example(b"a\n\r\r\n\n")
+def test_head_end_finds_what_the_regular_expression_finds(data):
+    match = parser._HEAD_END.search(data)
+    expected = None if match is None else (match.start(), match.end())
+    assert parser._head_end(data) == expected
+
+
+@settings(max_examples=500)
+@given(HEAD_BYTES.map(lambda data: data.decode()))
+@example("a\r\r\nb\r")
+@example("a\nb\r\nc")
+def test_lines_split_as_the_regular_expression_splits_them(head):
+    assert parser._split_lines(head) == parser._LINE_END.split(head)
+
+
+def test_every_known_spelling_is_a_valid_name_with_its_canonical_form():
+    for spelling, canonical in parser._KNOWN_NAMES.items():
+        assert parser._HEADER_NAME.match(spelling)
+        assert canonical == canonical_name(spelling)
+
+
+NAME = st.one_of(
+    st.sampled_from(sorted(parser._KNOWN_NAMES)).flatmap(
+        lambda name: st.sampled_from([name, f"{name} ", f"{name}\t", f" {name}", name.title()])),
+    st.text(alphabet="viaVIAtoTOfrmFRMcsqCSQ-l! \t", min_size=0, max_size=14),
+)
+
+
+@settings(max_examples=500)
+@given(NAME, st.text(alphabet="ab ;:", max_size=8))
+@example("Via", "")
+def test_header_lines_parse_as_without_the_table_of_known_names(name, value):
+    line = f"{name}:{value}" if value else name  # no colon at all: malformed
+    lines = ["INVITE sip:x SIP/2.0", line]
+    try:
+        fast = parser._parse_lines(lines, 1, 2)
+    except Exception as exc:  # noqa: BLE001 - compared below
+        fast = type(exc)
+    saved = parser._KNOWN_NAMES
+    parser._KNOWN_NAMES = {}
+    try:
+        slow = parser._parse_lines(lines, 1, 2)
+    except Exception as exc:  # noqa: BLE001
+        slow = type(exc)
+    finally:
+        parser._KNOWN_NAMES = saved
+    assert fast == slow
+
+
+@given(st.lists(st.sampled_from(["0", " 0", "12", "12 ", "x", "007"]), max_size=4))
+def test_content_length_agrees_with_the_set_of_its_values(values):
+    headers = tuple(("Content-Length", value) for value in values)
+    distinct = {value.strip() for value in values}
+    try:
+        got = parser.content_length(headers)
+    except parser.FramingError as exc:
+        got = exc.reason
+    if not distinct:
+        assert got is None
+    elif len(distinct) > 1:
+        assert got == "conflicting Content-Length headers"
+    else:
+        text = distinct.pop()
+        assert got == (int(text) if text.isdigit() else "malformed Content-Length")
