@@ -7,6 +7,7 @@ from hypothesis import example, given, settings, strategies as st
 
 from sipsvc.sip import parser
 from sipsvc.sip.message import canonical_name
+from sipsvc.sip.transaction.timers import Timer, TimerQueue
 
 # Line ends and the bytes around them, mixed so that CR, LF and their runs meet in every order.
 HEAD_BYTES = st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", b"Via: x", b" ", b":"]),
@@ -84,3 +85,70 @@ def test_content_length_agrees_with_the_set_of_its_values(values):
     else:
         text = distinct.pop()
         assert got == (int(text) if text.isdigit() else "malformed Content-Length")
+
+
+class _FlatTimerQueue:
+    """The timer queue as it was before it kept its deadlines per transaction: the model."""
+
+    def __init__(self) -> None:
+        import heapq
+        import itertools
+        self._heapq = heapq
+        self._heap: list = []
+        self._live: dict = {}
+        self._sequence = itertools.count()
+
+    def start(self, tx, timer, deadline):
+        sequence = next(self._sequence)
+        self._live[(tx, timer)] = (sequence, deadline)
+        self._heapq.heappush(self._heap, (deadline, sequence, tx, timer))
+
+    def stop(self, tx, timer):
+        self._live.pop((tx, timer), None)
+
+    def stop_all(self, tx):
+        for timer in Timer:
+            self._live.pop((tx, timer), None)
+
+    def deadlines(self, tx):
+        return {timer: self._live[(tx, timer)][1] for timer in Timer if (tx, timer) in self._live}
+
+    def next_deadline(self):
+        self._skip_stale()
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now):
+        self._skip_stale()
+        if not self._heap or self._heap[0][0] > now:
+            return None
+        _, _, tx, timer = self._heapq.heappop(self._heap)
+        del self._live[(tx, timer)]
+        return tx, timer
+
+    def _skip_stale(self):
+        while self._heap:
+            deadline, sequence, tx, timer = self._heap[0]
+            if self._live.get((tx, timer), (None,))[0] == sequence:
+                return
+            self._heapq.heappop(self._heap)
+
+
+TXS = st.sampled_from(["s1", "s2", "c3"])
+TIMERS = st.sampled_from([Timer.A, Timer.E, Timer.F, Timer.J, Timer.K])
+OPERATIONS = st.lists(st.one_of(
+    st.tuples(st.just("start"), TXS, TIMERS, st.integers(0, 20).map(float)),
+    st.tuples(st.just("stop"), TXS, TIMERS),
+    st.tuples(st.just("stop_all"), TXS),
+    st.tuples(st.just("deadlines"), TXS),
+    st.tuples(st.just("next_deadline")),
+    st.tuples(st.just("pop_due"), st.integers(0, 20).map(float)),
+), max_size=60)
+
+
+@settings(max_examples=300)
+@given(OPERATIONS)
+def test_the_timer_queue_behaves_as_the_flat_one(operations):
+    queue, model = TimerQueue(), _FlatTimerQueue()
+    for name, *args in operations:
+        assert getattr(queue, name)(*args) == getattr(model, name)(*args)
+    assert [queue.pop_due(99.0) for _ in range(20)] == [model.pop_due(99.0) for _ in range(20)]
