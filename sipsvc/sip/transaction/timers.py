@@ -31,6 +31,10 @@ class TimerConfig:
 class Timer(Enum):
     """The timers of RFC 3261 Table 4 and RFC 6026 §8.11, named as there."""
 
+    # Members are singletons compared by identity: hash them by identity too, in C, instead of
+    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
+    __hash__ = object.__hash__
+
     A = "A"  # INVITE client: request retransmit interval, unreliable only (§17.1.1.2)
     B = "B"  # INVITE client: transaction timeout in Calling
     C = "C"  # proxy INVITE timeout (§16.6 step 11): a user agent never starts it
