@@ -35,6 +35,9 @@ _CANONICAL_NAMES = [
 ]
 CANONICAL = {name.lower(): name for name in _CANONICAL_NAMES}
 CANONICAL.update(COMPACT_FORMS)
+# Names already in their canonical spelling (``canonical_name`` returns them unchanged): a
+# lookup by one of them that misses the index needs no second try.
+_CANONICAL_SPELLINGS = frozenset(CANONICAL.values())
 
 # Headers whose value may be a comma-separated list (RFC 3261 §7.3.1); for all others a comma
 # is part of the value (dates, display names, Authorization parameters).
@@ -108,6 +111,8 @@ class Message:
         index = self.header_index()
         lines = index.get(name)
         if lines is None:
+            if name in _CANONICAL_SPELLINGS:
+                return _NO_LINES
             lines = index.get(canonical_name(name), _NO_LINES)
         return lines
 
@@ -122,7 +127,10 @@ class Message:
     def values(self, name: str) -> list[str]:
         """Every value of a header, list headers split on their commas."""
         lines = self._lines(name)
-        if canonical_name(name) not in LIST_HEADERS:
+        if not lines:
+            return []
+        # Every list header's name is canonical: one spelled so needs no canonical_name().
+        if name not in LIST_HEADERS and canonical_name(name) not in LIST_HEADERS:
             return list(lines)
         return [part for line in lines for part in split_values(line)]
 

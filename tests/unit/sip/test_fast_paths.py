@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings, strategies as st
 
 from sipsvc.sip import parser
-from sipsvc.sip.message import canonical_name
+from sipsvc.sip.message import CANONICAL, LIST_HEADERS, Request, canonical_name, split_values
 from sipsvc.sip.transaction.timers import Timer, TimerQueue
 
 # Line ends and the bytes around them, mixed so that CR, LF and their runs meet in every order.
@@ -152,3 +152,27 @@ def test_the_timer_queue_behaves_as_the_flat_one(operations):
     for name, *args in operations:
         assert getattr(queue, name)(*args) == getattr(model, name)(*args)
     assert [queue.pop_due(99.0) for _ in range(20)] == [model.pop_due(99.0) for _ in range(20)]
+
+
+def test_the_shortcuts_of_header_lookups_rest_on_canonical_names():
+    assert all(canonical_name(name) == name for name in CANONICAL.values())
+    assert all(canonical_name(name) == name for name in LIST_HEADERS)
+
+
+LOOKUP_NAMES = st.sampled_from(sorted({*CANONICAL, *CANONICAL.values(), "X-Custom", "x-custom",
+                                       "VIA", "Contact", "m", "Path", "Require"}))
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(LOOKUP_NAMES, st.sampled_from(["a", "a, b", '"x, y" <sip:z>', ""])), max_size=6),
+       LOOKUP_NAMES)
+def test_header_lookups_answer_as_the_plain_definitions(headers, name):
+    message = Request(method="OPTIONS", uri="sip:x", headers=tuple(headers))
+    lines = [value for key, value in headers if key == name]
+    if not lines:
+        lines = [value for key, value in headers if key == canonical_name(name)]
+    assert message.header_lines(name) == lines
+    assert message.header(name) == (lines[0] if lines else None)
+    expected = ([part for line in lines for part in split_values(line)]
+                if canonical_name(name) in LIST_HEADERS else lines)
+    assert message.values(name) == expected
