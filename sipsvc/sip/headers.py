@@ -166,60 +166,61 @@ def parse_cseq(value: str) -> CSeq:
 
 
 # -- parsed views of a message's headers, each computed once per message ----------------------
-# Each looks in the memo before building the closure that computes it: the registrar path asks
-# for the same views several times per request, and a hit should cost a dict lookup.
+# Each is kept in the message's memo under its own key (what ``Message.remember`` does, written
+# out: the registrar path asks for the same views several times per request, and neither a hit
+# nor a miss should cost more than a dict lookup beyond the parsing). A parse error is raised
+# and nothing is kept.
 
 def vias(message: "Message") -> list[Via]:
     """Every Via value, parsed (raises SipParseError on the first bad one)."""
-    parsed = message.memo.get("vias")
-    if parsed is not None:
-        return parsed
-    return message.remember("vias", lambda: [parse_via(value) for value in message.values("Via")])
+    memo = message.memo
+    parsed = memo.get("vias")
+    if parsed is None:
+        parsed = memo["vias"] = [parse_via(value) for value in message.values("Via")]
+    return parsed
 
 
 def top_via(message: "Message") -> Via:
     """The first Via; raises SipParseError when there is none or it does not parse."""
     memo = message.memo
     via = memo.get("top_via")
-    if via is not None:
-        return via
-    parsed = memo.get("vias")
-    if parsed:  # every Via parsed already (``check_request``): the first is the same value
-        via = memo["top_via"] = parsed[0]
-        return via
-
-    def first() -> Via:
-        values = message.values("Via")
-        if not values:
-            raise SipParseError("missing Via header")
-        return parse_via(values[0])
-    return message.remember("top_via", first)
+    if via is None:
+        parsed = memo.get("vias")
+        if parsed:  # every Via parsed already (``check_request``): the first is the same value
+            via = parsed[0]
+        else:
+            values = message.values("Via")
+            if not values:
+                raise SipParseError("missing Via header")
+            via = parse_via(values[0])
+        memo["top_via"] = via
+    return via
 
 
 def cseq_of(message: "Message") -> CSeq:
-    cseq = message.memo.get("cseq")
-    if cseq is not None:
-        return cseq
-    return message.remember("cseq", lambda: parse_cseq(message.header("CSeq") or ""))
+    memo = message.memo
+    cseq = memo.get("cseq")
+    if cseq is None:
+        cseq = memo["cseq"] = parse_cseq(message.header("CSeq") or "")
+    return cseq
 
 
 def name_addr_of(message: "Message", name: str) -> NameAddr:
     """From, To, ... parsed; raises SipParseError when missing or malformed."""
-    address = message.memo.get(name)
-    if address is not None:
-        return address
-
-    def parse() -> NameAddr:
+    memo = message.memo
+    address = memo.get(name)
+    if address is None:
         value = message.header(name)
         if value is None:
             raise SipParseError(f"missing {name} header")
-        return parse_name_addr(value)
-    return message.remember(name, parse)
+        address = memo[name] = parse_name_addr(value)
+    return address
 
 
 def request_uri(request: "Request") -> SipUri | OtherUri:
     """The Request-URI, parsed (``check_request`` and ``preflight`` both need it)."""
-    uri = request.memo.get("request_uri")
-    if uri is not None:
-        return uri
-    return request.remember("request_uri", lambda: parse_uri(request.uri))
+    memo = request.memo
+    uri = memo.get("request_uri")
+    if uri is None:
+        uri = memo["request_uri"] = parse_uri(request.uri)
+    return uri

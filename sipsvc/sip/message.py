@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 Headers = tuple[tuple[str, str], ...]
 _NO_LINES: list[str] = []
+_MISSING = object()
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms.
 COMPACT_FORMS = {
@@ -87,11 +88,11 @@ class Message:
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def remember(self, key: str, compute: Callable[[], Any]) -> Any:
-        try:
-            return self.memo[key]
-        except KeyError:
+        # A miss is the usual case here (callers look in the memo first): no KeyError raised.
+        value = self.memo.get(key, _MISSING)
+        if value is _MISSING:
             value = self.memo[key] = compute()
-            return value
+        return value
 
     def header_index(self) -> dict[str, list[str]]:
         """Header name (as stored) -> its lines, built once per message: the registrar path
