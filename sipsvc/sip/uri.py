@@ -97,6 +97,14 @@ class OtherUri:
 
 def parse_uri(text: str) -> SipUri | OtherUri:
     """Parse an absolute URI; sip and sips in full, any other scheme opaquely."""
+    if text.startswith("sip:"):  # what _SCHEME matches in the usual case, without it
+        if _FORBIDDEN.search(text):
+            raise SipParseError("URI contains whitespace, a control character or a bracket")
+        return _parse_sip("sip", text[4:])
+    return _parse_any(text)
+
+
+def _parse_any(text: str) -> SipUri | OtherUri:
     match = _SCHEME.match(text)
     if not match:
         raise SipParseError(f"not a URI: {text[:80]!r}")

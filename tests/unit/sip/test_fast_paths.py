@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from hypothesis import example, given, settings, strategies as st
 
-from sipsvc.sip import parser
+from sipsvc.sip import parser, uri
+from sipsvc.sip.errors import SipParseError
 from sipsvc.sip.message import CANONICAL, LIST_HEADERS, Request, canonical_name, split_values
 from sipsvc.sip.transaction.timers import Timer, TimerQueue
 
@@ -176,3 +177,21 @@ def test_header_lookups_answer_as_the_plain_definitions(headers, name):
     expected = ([part for line in lines for part in split_values(line)]
                 if canonical_name(name) in LIST_HEADERS else lines)
     assert message.values(name) == expected
+
+
+def _outcome(parse, text):
+    try:
+        return parse(text)
+    except SipParseError as exc:
+        return exc.reason
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="sipSIP:@;=?<> .[]1x%\t", max_size=24))
+@example("sip:")
+@example("sip:@x")
+@example("sip:a b")
+@example("sip:u@h:5060;transport=udp?x=y")
+def test_a_sip_uri_parses_as_through_the_scheme_pattern(text):
+    for candidate in (text, f"sip:{text}"):
+        assert _outcome(uri.parse_uri, candidate) == _outcome(uri._parse_any, candidate)
