@@ -37,6 +37,17 @@ class Via:
     port: int | None
     params: Params
 
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, protocol: str, transport: str, host: str, port: int | None, params: Params) -> None:
+        fields = self.__dict__
+        fields["protocol"] = protocol
+        fields["transport"] = transport
+        fields["host"] = host
+        fields["port"] = port
+        fields["params"] = params
+
     @property
     def branch(self) -> str | None:
         return find_param(self.params, "branch")
@@ -76,6 +87,17 @@ class NameAddr:
     uri: SipUri | OtherUri
     params: Params
     bracketed: bool = True
+
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, display: str | None, uri: SipUri | OtherUri, params: Params,
+                 bracketed: bool = True) -> None:
+        fields = self.__dict__
+        fields["display"] = display
+        fields["uri"] = uri
+        fields["params"] = params
+        fields["bracketed"] = bracketed
 
     def param(self, name: str) -> str | None:
         return find_param(self.params, name)
@@ -153,6 +175,14 @@ def parse_name_addr(value: str) -> NameAddr:
 class CSeq:
     number: int
     method: str
+
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, number: int, method: str) -> None:
+        fields = self.__dict__
+        fields["number"] = number
+        fields["method"] = method
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"

@@ -146,6 +146,18 @@ class Request(Message):
     method: str
     uri: str
 
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, *, method: str, uri: str, headers: Headers, body: bytes = b"",
+                 memo: dict[str, Any] | None = None) -> None:
+        fields = self.__dict__
+        fields["headers"] = headers
+        fields["body"] = body
+        fields["memo"] = {} if memo is None else memo
+        fields["method"] = method
+        fields["uri"] = uri
+
     def to_bytes(self) -> bytes:
         start = f"{self.method} {self.uri} SIP/2.0\r\n".encode("utf-8", "surrogateescape")
         return start + self._header_bytes() + self.body
@@ -155,6 +167,18 @@ class Request(Message):
 class Response(Message):
     status: int
     reason: str
+
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, *, status: int, reason: str, headers: Headers, body: bytes = b"",
+                 memo: dict[str, Any] | None = None) -> None:
+        fields = self.__dict__
+        fields["headers"] = headers
+        fields["body"] = body
+        fields["memo"] = {} if memo is None else memo
+        fields["status"] = status
+        fields["reason"] = reason
 
     def to_bytes(self) -> bytes:
         start = f"SIP/2.0 {self.status} {self.reason}\r\n".encode("utf-8", "surrogateescape")

@@ -63,6 +63,20 @@ class SipUri:
     params: Params = ()
     headers: str | None = None  # the raw part after "?"
 
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, scheme: str, user: str | None, password: str | None, host: str, port: int | None,
+                 params: Params = (), headers: str | None = None) -> None:
+        fields = self.__dict__
+        fields["scheme"] = scheme
+        fields["user"] = user
+        fields["password"] = password
+        fields["host"] = host
+        fields["port"] = port
+        fields["params"] = params
+        fields["headers"] = headers
+
     def __str__(self) -> str:
         userinfo = ""
         if self.user is not None:

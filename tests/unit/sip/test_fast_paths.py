@@ -3,9 +3,14 @@ from the other unnoticed: each property feeds both the same generated input."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+
 from hypothesis import example, given, settings, strategies as st
 
 from sipsvc.sip import parser, uri
+from sipsvc.sip.headers import CSeq, NameAddr, Via
+from sipsvc.sip.message import Response
 from sipsvc.sip.errors import SipParseError
 from sipsvc.sip.message import CANONICAL, LIST_HEADERS, Request, canonical_name, split_values
 from sipsvc.sip.transaction.timers import Timer, TimerQueue
@@ -195,3 +200,40 @@ def _outcome(parse, text):
 def test_a_sip_uri_parses_as_through_the_scheme_pattern(text):
     for candidate in (text, f"sip:{text}"):
         assert _outcome(uri.parse_uri, candidate) == _outcome(uri._parse_any, candidate)
+
+
+WRITTEN_OUT_INITS = [uri.SipUri, Via, NameAddr, CSeq, Request, Response]
+
+
+def test_written_out_inits_take_and_set_exactly_the_dataclass_fields():
+    for cls in WRITTEN_OUT_INITS:
+        fields = {field.name: field for field in dataclasses.fields(cls) if field.init}
+        parameters = dict(inspect.signature(cls.__init__).parameters)
+        parameters.pop("self")
+        assert set(parameters) == set(fields), cls
+        for name, parameter in parameters.items():
+            field = fields[name]
+            assert (parameter.kind is inspect.Parameter.KEYWORD_ONLY) == field.kw_only, (cls, name)
+            if field.default is not dataclasses.MISSING:
+                assert parameter.default == field.default, (cls, name)
+            elif field.default_factory is not dataclasses.MISSING:
+                assert parameter.default is None, (cls, name)  # None stands for a fresh one
+            else:
+                assert parameter.default is inspect.Parameter.empty, (cls, name)
+        values = {name: object() for name in fields}
+        made = cls(**values)
+        assert vars(made) == values, cls
+        defaults_only = {name: values[name] for name, field in fields.items()
+                         if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING}
+        made = cls(**defaults_only)
+        for name, field in fields.items():
+            if field.default_factory is not dataclasses.MISSING:
+                assert getattr(made, name) == field.default_factory(), (cls, name)
+            elif field.default is not dataclasses.MISSING:
+                assert getattr(made, name) == field.default, (cls, name)
+        try:
+            made.__setattr__(next(iter(fields)), None)
+        except dataclasses.FrozenInstanceError:
+            pass
+        else:
+            raise AssertionError(f"{cls.__name__} is no longer frozen")
