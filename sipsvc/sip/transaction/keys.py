@@ -37,6 +37,14 @@ class BranchIdentity:
     host: str
     port: int | None
 
+    # Written out rather than generated (one object.__setattr__ per field): made for every
+    # request; test_fast_paths checks it against the dataclass fields.
+    def __init__(self, branch: str, host: str, port: int | None) -> None:
+        fields = self.__dict__
+        fields["branch"] = branch
+        fields["host"] = host
+        fields["port"] = port
+
 
 @dataclass(frozen=True)
 class Rfc2543Identity:

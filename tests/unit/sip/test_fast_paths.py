@@ -13,6 +13,8 @@ from sipsvc.sip.headers import CSeq, NameAddr, Via
 from sipsvc.sip.message import Response
 from sipsvc.sip.errors import SipParseError
 from sipsvc.sip.message import CANONICAL, LIST_HEADERS, Request, canonical_name, split_values
+from sipsvc.sip.transaction.events import Outgoing, RequestReceived
+from sipsvc.sip.transaction.keys import BranchIdentity
 from sipsvc.sip.transaction.timers import Timer, TimerQueue
 
 # Line ends and the bytes around them, mixed so that CR, LF and their runs meet in every order.
@@ -202,7 +204,8 @@ def test_a_sip_uri_parses_as_through_the_scheme_pattern(text):
         assert _outcome(uri.parse_uri, candidate) == _outcome(uri._parse_any, candidate)
 
 
-WRITTEN_OUT_INITS = [uri.SipUri, Via, NameAddr, CSeq, Request, Response]
+WRITTEN_OUT_INITS = [uri.SipUri, Via, NameAddr, CSeq, Request, Response, Outgoing, RequestReceived,
+                     BranchIdentity]
 
 
 def test_written_out_inits_take_and_set_exactly_the_dataclass_fields():
