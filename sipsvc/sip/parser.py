@@ -118,6 +118,7 @@ def _parse_partial(lines: list[str], end: int) -> Headers:
 
 def _parse_lines(lines: list[str], begin: int, end: int) -> Headers:
     headers: list[tuple[str, str]] = []
+    known = _KNOWN_NAMES
     for index in range(begin, end):
         line = lines[index]
         if not line:
@@ -131,12 +132,14 @@ def _parse_lines(lines: list[str], begin: int, end: int) -> Headers:
         name, colon, value = line.partition(":")
         if not colon:
             raise SipParseError("malformed header line")
-        name = name.rstrip(" \t")
-        canonical = _KNOWN_NAMES.get(name)
+        canonical = known.get(name)  # no blanks before the colon, the usual case
         if canonical is None:
-            if not _HEADER_NAME.match(name):
-                raise SipParseError("malformed header line")
-            canonical = canonical_name(name)
+            name = name.rstrip(" \t")
+            canonical = known.get(name)
+            if canonical is None:
+                if not _HEADER_NAME.match(name):
+                    raise SipParseError("malformed header line")
+                canonical = canonical_name(name)
         headers.append((canonical, value.strip(" \t")))
     return tuple(headers)
 
