@@ -9,7 +9,8 @@ import inspect
 from hypothesis import example, given, settings, strategies as st
 
 from sipsvc.sip import parser, uri
-from sipsvc.sip.headers import CSeq, NameAddr, Via
+from sipsvc.sip.headers import CSeq, NameAddr, Via, top_via, vias
+from sipsvc.sip.uas import _same_host, stamp_via
 from sipsvc.sip.message import Response
 from sipsvc.sip.errors import SipParseError
 from sipsvc.sip.message import CANONICAL, LIST_HEADERS, Request, canonical_name, split_values
@@ -240,3 +241,92 @@ def test_written_out_inits_take_and_set_exactly_the_dataclass_fields():
             pass
         else:
             raise AssertionError(f"{cls.__name__} is no longer frozen")
+
+
+def _stamp_via_reference(request, source_ip, source_port):
+    """stamp_via as it was before its text fast path: the model."""
+    for index, (name, value) in enumerate(request.headers):
+        if name == "Via":
+            break
+    else:
+        return request
+    values = split_values(value)
+    try:
+        via = top_via(request)
+    except SipParseError:
+        return request
+    params = [(k, v) for k, v in via.params if k.lower() not in ("received", "rport")]
+    rport = via.param("rport") is not None
+    if rport or not _same_host(via.host, source_ip):
+        params.append(("received", source_ip))
+    if rport:
+        params.append(("rport", str(source_port)))
+    stamped = Via(via.protocol, via.transport, via.host, via.port, tuple(params))
+    values[0] = str(stamped)
+    headers = list(request.headers)
+    headers[index] = ("Via", ", ".join(values))
+    memo = {key: value for key, value in request.memo.items() if key != "vias"}
+    memo["top_via"] = stamped
+    return Request(method=request.method, uri=request.uri, headers=tuple(headers), body=request.body,
+                   memo=memo)
+
+
+VIA_PARAM = st.one_of(
+    st.sampled_from(["rport", "RPORT", "rport=", "rport=5060", "received=10.0.0.1", "Received=x",
+                     "branch=z9hG4bK-1", "branch=z9hG4bKrport", "xrport", "rportx", "ttl=1",
+                     "maddr=h", "alias", "rport ", " rport", "rport\t", "a=b\x0b", "rport;", ""]),
+    st.text(alphabet="abrpot=;", min_size=1, max_size=6),
+)
+VIA_HEAD = st.sampled_from([
+    "SIP/2.0/UDP 127.0.0.1:40000", "SIP/2.0/UDP 127.0.0.1", "SIP/2.0/TCP host.example:5060",
+    "SIP/2.0/udp 127.0.0.1:40000", "sip/2.0/UDP 127.0.0.1", "SIP / 2.0 / UDP 127.0.0.1",
+    "SIP/2.0/UDP  127.0.0.1", "SIP/2.0/UDP 127.0.0.1 : 40000", "SIP/2.0/UDP 127.0.0.1:040000",
+    "SIP/2.0/UDP [::1]:5060", "SIP/2.0/UDP 10.0.0.9:5060", "SIP/2.0/TLS 127.0.0.1 ",
+])
+
+
+CANONICAL_VIA_PARAM = st.sampled_from(["branch=z9hG4bK-1", "ttl=1", "maddr=h", "alias", "x=", "rportx",
+                                       "xrport=rport", "received=1.2.3.4", "RPORT"])
+
+
+@st.composite
+def via_lines(draw):
+    if draw(st.booleans()):  # the fast path's case, or one step from it
+        params = draw(st.permutations(["rport", *draw(st.lists(CANONICAL_VIA_PARAM, max_size=3))]))
+        head = draw(st.sampled_from(["SIP/2.0/UDP 127.0.0.1:40000", "SIP/2.0/TCP h.example",
+                                     "SIP/2.0/UDP [::1]:5060"]))
+    else:
+        params = draw(st.lists(VIA_PARAM, max_size=5))
+        head = draw(VIA_HEAD)
+    first = head + "".join(f";{param}" for param in params)
+    others = draw(st.lists(st.sampled_from(["SIP/2.0/UDP p:5060;branch=z9hG4bK2", "SIP/2.0/UDP  q"]),
+                           max_size=2))
+    separator = draw(st.sampled_from([",", ", ", " ,"]))
+    return separator.join([first, *others])
+
+
+@settings(max_examples=1000)
+@given(via_lines(), st.sampled_from(["127.0.0.1", "10.0.0.9", "::1"]), st.integers(1, 65535),
+       st.booleans())
+@example("SIP/2.0/UDP 127.0.0.1:40000;rport;branch=z9hG4bK-1-2", "127.0.0.1", 40000, True)
+@example("SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-1-2;rport", "127.0.0.1", 40000, False)
+@example("SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-rport;rport", "10.1.1.1", 9, True)
+def test_stamp_via_writes_what_serialising_the_stamped_via_writes(line, ip, port, checked):
+    headers = (("Via", line), ("To", "<sip:a@b>"), ("Via", "SIP/2.0/UDP z"))
+
+    def fresh():
+        request = Request(method="REGISTER", uri="sip:b", headers=headers)
+        if checked:  # check_request parses every Via first; top_via then reuses them
+            try:
+                vias(request)
+            except SipParseError:
+                pass
+        return request
+
+    fast, model = stamp_via(fresh(), ip, port), _stamp_via_reference(fresh(), ip, port)
+    assert fast.headers == model.headers
+    assert fast.memo.keys() == model.memo.keys()
+    assert fast.memo.get("top_via") == model.memo.get("top_via")
+    if "top_via" in fast.memo:  # the memo says what parsing the new line says
+        assert top_via(Request(method="REGISTER", uri="sip:b", headers=fast.headers)).params == \
+            fast.memo["top_via"].params
