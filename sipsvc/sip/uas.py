@@ -33,15 +33,19 @@ KNOWN_METHODS = frozenset({
 })
 
 
+_COPIED = frozenset({"Via", "From", "Call-ID", "CSeq"})  # as they are; To gets a tag (§8.2.6.2)
+
+
 def make_response(request: Request, status: int, reason: str | None = None, *,
                   headers: tuple[tuple[str, str], ...] = (), to_tag: str | None = None,
                   body: bytes = b"") -> Response:
     """A response to ``request`` (§8.2.6.2). ``to_tag`` is added to To when it has none and the
     status is above 100; ``headers`` are appended after the copied ones."""
     copied = []
-    for name, value in request.headers:
-        if name == "Via" or name in ("From", "Call-ID", "CSeq"):
-            copied.append((name, value))
+    for pair in request.headers:
+        name, value = pair
+        if name in _COPIED:
+            copied.append(pair)
         elif name == "To":
             if to_tag and status > 100 and ";tag=" not in value.replace(" ", "").lower():
                 value = f"{value};tag={to_tag}"

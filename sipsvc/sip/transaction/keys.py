@@ -94,8 +94,9 @@ def identity(request: Request) -> Identity:
     """The transaction identity of a request, per §17.2.3. Raises ``TransactionError`` when the
     top Via or the CSeq cannot be read (``parser.check_request`` rejects those first)."""
     via = top_via(request)
-    if is_rfc3261_branch(via.branch):
-        return BranchIdentity(via.branch, via.host.lower(), via.port)
+    branch = via.branch
+    if is_rfc3261_branch(branch):
+        return BranchIdentity(branch, via.host.lower(), via.port)
     try:
         cseq = headers.cseq_of(request)
     except SipParseError as exc:
