@@ -16,7 +16,7 @@ from .errors import SipParseError
 from .uri import OtherUri, Params, SipUri, find_param, format_params, parse_params, parse_uri
 
 if TYPE_CHECKING:
-    from .message import Message
+    from .message import Message, Request
 
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _SENT_PROTOCOL = re.compile(r"^\s*([^\s/]+)\s*/\s*([^\s/]+)\s*/\s*([^\s/;]+)\s+(.*)$", re.S)
@@ -36,6 +36,17 @@ class Via:
     host: str
     port: int | None
     params: Params
+
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, protocol: str, transport: str, host: str, port: int | None, params: Params) -> None:
+        fields = self.__dict__
+        fields["protocol"] = protocol
+        fields["transport"] = transport
+        fields["host"] = host
+        fields["port"] = port
+        fields["params"] = params
 
     @property
     def branch(self) -> str | None:
@@ -76,6 +87,17 @@ class NameAddr:
     uri: SipUri | OtherUri
     params: Params
     bracketed: bool = True
+
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, display: str | None, uri: SipUri | OtherUri, params: Params,
+                 bracketed: bool = True) -> None:
+        fields = self.__dict__
+        fields["display"] = display
+        fields["uri"] = uri
+        fields["params"] = params
+        fields["bracketed"] = bracketed
 
     def param(self, name: str) -> str | None:
         return find_param(self.params, name)
@@ -154,6 +176,14 @@ class CSeq:
     number: int
     method: str
 
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, number: int, method: str) -> None:
+        fields = self.__dict__
+        fields["number"] = number
+        fields["method"] = method
+
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
 
@@ -166,31 +196,61 @@ def parse_cseq(value: str) -> CSeq:
 
 
 # -- parsed views of a message's headers, each computed once per message ----------------------
+# Each is kept in the message's memo under its own key (what ``Message.remember`` does, written
+# out: the registrar path asks for the same views several times per request, and neither a hit
+# nor a miss should cost more than a dict lookup beyond the parsing). A parse error is raised
+# and nothing is kept.
 
 def vias(message: "Message") -> list[Via]:
     """Every Via value, parsed (raises SipParseError on the first bad one)."""
-    return message.remember("vias", lambda: [parse_via(value) for value in message.values("Via")])
+    memo = message.memo
+    parsed = memo.get("vias")
+    if parsed is None:
+        parsed = memo["vias"] = [parse_via(value) for value in message.values("Via")]
+    return parsed
 
 
 def top_via(message: "Message") -> Via:
     """The first Via; raises SipParseError when there is none or it does not parse."""
-    def first() -> Via:
-        values = message.values("Via")
-        if not values:
-            raise SipParseError("missing Via header")
-        return parse_via(values[0])
-    return message.remember("top_via", first)
+    memo = message.memo
+    via = memo.get("top_via")
+    if via is None:
+        parsed = memo.get("vias")
+        if parsed:  # every Via parsed already (``check_request``): the first is the same value
+            via = parsed[0]
+        else:
+            values = message.values("Via")
+            if not values:
+                raise SipParseError("missing Via header")
+            via = parse_via(values[0])
+        memo["top_via"] = via
+    return via
 
 
 def cseq_of(message: "Message") -> CSeq:
-    return message.remember("cseq", lambda: parse_cseq(message.header("CSeq") or ""))
+    memo = message.memo
+    cseq = memo.get("cseq")
+    if cseq is None:
+        cseq = memo["cseq"] = parse_cseq(message.header("CSeq") or "")
+    return cseq
 
 
 def name_addr_of(message: "Message", name: str) -> NameAddr:
     """From, To, ... parsed; raises SipParseError when missing or malformed."""
-    def parse() -> NameAddr:
+    memo = message.memo
+    address = memo.get(name)
+    if address is None:
         value = message.header(name)
         if value is None:
             raise SipParseError(f"missing {name} header")
-        return parse_name_addr(value)
-    return message.remember(name, parse)
+        address = memo[name] = parse_name_addr(value)
+    return address
+
+
+def request_uri(request: "Request") -> SipUri | OtherUri:
+    """The Request-URI, parsed (``check_request`` and ``preflight`` both need it)."""
+    memo = request.memo
+    uri = memo.get("request_uri")
+    if uri is None:
+        uri = memo["request_uri"] = parse_uri(request.uri)
+    return uri

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 Headers = tuple[tuple[str, str], ...]
 _NO_LINES: list[str] = []
+_MISSING = object()
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms.
 COMPACT_FORMS = {
@@ -35,6 +36,9 @@ _CANONICAL_NAMES = [
 ]
 CANONICAL = {name.lower(): name for name in _CANONICAL_NAMES}
 CANONICAL.update(COMPACT_FORMS)
+# Names already in their canonical spelling (``canonical_name`` returns them unchanged): a
+# lookup by one of them that misses the index needs no second try.
+_CANONICAL_SPELLINGS = frozenset(CANONICAL.values())
 
 # Headers whose value may be a comma-separated list (RFC 3261 §7.3.1); for all others a comma
 # is part of the value (dates, display names, Authorization parameters).
@@ -84,15 +88,15 @@ class Message:
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def remember(self, key: str, compute: Callable[[], Any]) -> Any:
-        try:
-            return self.memo[key]
-        except KeyError:
+        # A miss is the usual case here (callers look in the memo first): no KeyError raised.
+        value = self.memo.get(key, _MISSING)
+        if value is _MISSING:
             value = self.memo[key] = compute()
-            return value
+        return value
 
-    def _index(self) -> dict[str, list[str]]:
-        """Header name -> its lines, built once per message: the registrar path looks headers
-        up a dozen times per request."""
+    def header_index(self) -> dict[str, list[str]]:
+        """Header name (as stored) -> its lines, built once per message: the registrar path
+        looks headers up a dozen times per request. Shared, not a copy: never modify it."""
         index = self.memo.get("_index")
         if index is None:
             index = self.memo["_index"] = {}
@@ -105,9 +109,11 @@ class Message:
         return index
 
     def _lines(self, name: str) -> list[str]:
-        index = self._index()
+        index = self.header_index()
         lines = index.get(name)
         if lines is None:
+            if name in _CANONICAL_SPELLINGS:
+                return _NO_LINES
             lines = index.get(canonical_name(name), _NO_LINES)
         return lines
 
@@ -122,7 +128,10 @@ class Message:
     def values(self, name: str) -> list[str]:
         """Every value of a header, list headers split on their commas."""
         lines = self._lines(name)
-        if canonical_name(name) not in LIST_HEADERS:
+        if not lines:
+            return []
+        # Every list header's name is canonical: one spelled so needs no canonical_name().
+        if name not in LIST_HEADERS and canonical_name(name) not in LIST_HEADERS:
             return list(lines)
         return [part for line in lines for part in split_values(line)]
 
@@ -137,6 +146,18 @@ class Request(Message):
     method: str
     uri: str
 
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, *, method: str, uri: str, headers: Headers, body: bytes = b"",
+                 memo: dict[str, Any] | None = None) -> None:
+        fields = self.__dict__
+        fields["headers"] = headers
+        fields["body"] = body
+        fields["memo"] = {} if memo is None else memo
+        fields["method"] = method
+        fields["uri"] = uri
+
     def to_bytes(self) -> bytes:
         start = f"{self.method} {self.uri} SIP/2.0\r\n".encode("utf-8", "surrogateescape")
         return start + self._header_bytes() + self.body
@@ -146,6 +167,18 @@ class Request(Message):
 class Response(Message):
     status: int
     reason: str
+
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, *, status: int, reason: str, headers: Headers, body: bytes = b"",
+                 memo: dict[str, Any] | None = None) -> None:
+        fields = self.__dict__
+        fields["headers"] = headers
+        fields["body"] = body
+        fields["memo"] = {} if memo is None else memo
+        fields["status"] = status
+        fields["reason"] = reason
 
     def to_bytes(self) -> bytes:
         start = f"SIP/2.0 {self.status} {self.reason}\r\n".encode("utf-8", "surrogateescape")

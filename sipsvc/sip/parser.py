@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 
 from .errors import FramingError, SipParseError
-from .headers import cseq_of, is_token, name_addr_of, top_via, vias
-from .message import Headers, Request, Response, canonical_name
-from .uri import SipUri, parse_uri
+from .headers import cseq_of, is_token, name_addr_of, request_uri, top_via, vias
+from .message import CANONICAL, Headers, Request, Response, canonical_name
+from .uri import SipUri
 
 _LINE_END = re.compile(r"\r?\n")
 _STATUS_LINE = re.compile(r"^SIP/(\d+\.\d+) (\d{3}) (.*)$", re.S)
@@ -32,7 +32,16 @@ _REQUEST_LINE = re.compile(r"^([^ ]+) ([^ ]+) SIP/(\d+\.\d+)$")
 _VERSION = re.compile(r"^SIP/\d+\.\d+$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 SINGLE_HEADERS = ("To", "From", "Call-ID", "CSeq", "Max-Forwards")
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")  # the end of the head; ``_head_end`` finds it faster
+# Header names as phones write them (canonical, lower and upper case, compact forms) and their
+# canonical spelling: a name found here needs neither the regular expression nor lower().
+# Built once from the tables of message.py and never grown, so hostile input cannot bloat it.
+_KNOWN_NAMES = {
+    spelling: canonical_name(spelling)
+    for name in {*CANONICAL, *CANONICAL.values()}
+    for spelling in (name, name.lower(), name.upper())
+    if _HEADER_NAME.match(spelling)
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +73,16 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
+def _split_lines(head: str) -> list[str]:
+    """``head`` split at CRLF or bare LF; with CRLF only (the usual case) str.split does it."""
+    lines = head.split("\r\n")
+    if len(lines) - 1 != head.count("\n"):  # a bare LF somewhere
+        lines = _LINE_END.split(head)
+    return lines
+
+
 def _parse_head(head: str, limits: Limits) -> tuple[str, Headers]:
-    lines = _LINE_END.split(head)
+    lines = _split_lines(head)
     start = lines[0]
     too_many = len(lines) - 1 > limits.max_headers
     # One line over the limit needs a head over it: only then are the lines measured.
@@ -101,6 +118,7 @@ def _parse_partial(lines: list[str], end: int) -> Headers:
 
 def _parse_lines(lines: list[str], begin: int, end: int) -> Headers:
     headers: list[tuple[str, str]] = []
+    known = _KNOWN_NAMES
     for index in range(begin, end):
         line = lines[index]
         if not line:
@@ -112,10 +130,17 @@ def _parse_lines(lines: list[str], begin: int, end: int) -> Headers:
             headers[-1] = (name, f"{value} {line.strip()}".strip())
             continue
         name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not colon or not _HEADER_NAME.match(name):
+        if not colon:
             raise SipParseError("malformed header line")
-        headers.append((canonical_name(name), value.strip(" \t")))
+        canonical = known.get(name)  # no blanks before the colon, the usual case
+        if canonical is None:
+            name = name.rstrip(" \t")
+            canonical = known.get(name)
+            if canonical is None:
+                if not _HEADER_NAME.match(name):
+                    raise SipParseError("malformed header line")
+                canonical = canonical_name(name)
+        headers.append((canonical, value.strip(" \t")))
     return tuple(headers)
 
 
@@ -143,12 +168,16 @@ def _start_line(start: str, headers: Headers, limits: Limits = DEFAULT_LIMITS) -
 
 
 def content_length(headers: Headers) -> int | None:
-    values = {value.strip() for name, value in headers if name == "Content-Length"}
-    if not values:
+    text = None
+    for name, value in headers:
+        if name == "Content-Length":
+            value = value.strip()
+            if text is None:
+                text = value
+            elif value != text:  # repeating the same length is harmless
+                raise FramingError("conflicting Content-Length headers")
+    if text is None:
         return None
-    if len(values) > 1:
-        raise FramingError("conflicting Content-Length headers")
-    text = values.pop()
     if not text.isdigit() or len(text) > 10:
         raise FramingError("malformed Content-Length")
     return int(text)
@@ -160,12 +189,29 @@ def _build(is_request: bool, parts: tuple, headers: Headers, body: bytes) -> Req
     return Response(status=parts[0], reason=parts[1], headers=headers, body=body)
 
 
+def _head_end(data: bytes | bytearray, pos: int = 0) -> tuple[int, int] | None:
+    """Where ``_HEAD_END.search(data, pos)`` matches (its start and end), found with find():
+    the pattern's optional leading CR keeps the regular expression from skipping ahead to a
+    literal, so it tries every position. The earliest LF followed by [CR]LF is the match; a CR
+    just before that LF belongs to it."""
+    crlf, lf = data.find(b"\n\r\n", pos), data.find(b"\n\n", pos)
+    if crlf < 0 and lf < 0:
+        return None
+    if lf < 0 or 0 <= crlf < lf:
+        at, end = crlf, crlf + 3
+    else:
+        at, end = lf, lf + 2
+    if at > pos and data[at - 1] == 13:  # b"\r"
+        at -= 1
+    return at, end
+
+
 def _split(data: bytes) -> tuple[bytes, bytes]:
     data = data.lstrip(b"\r\n")  # CRLFs before the start line are ignored (§7.5)
-    match = _HEAD_END.search(data)
-    if match is None:
+    found = _head_end(data)
+    if found is None:
         return data.rstrip(b"\r\n"), b""  # a datagram with no empty line: headers only
-    return data[: match.start()], data[match.end():]
+    return data[: found[0]], data[found[1]:]
 
 
 def parse_datagram(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Request | Response:
@@ -194,28 +240,31 @@ def parse_datagram(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Request | Re
 def check_request(request: Request, limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise ``SipParseError`` (with the headers kept) if ``request`` may not be processed."""
     try:
+        index = request.header_index()
         for name in SINGLE_HEADERS:
-            count = len(request.header_lines(name))
-            if count > 1:
+            lines = index.get(name)
+            if lines is None:
+                if name != "Max-Forwards":  # RFC 2543 peers send none (RFC 4475 §3.4.1)
+                    raise SipParseError(f"missing {name} header")
+            elif len(lines) > 1:
                 raise SipParseError(f"more than one {name} header")
-            if count == 0 and name != "Max-Forwards":  # RFC 2543 peers send none (RFC 4475 §3.4.1)
-                raise SipParseError(f"missing {name} header")
-        if not request.values("Via"):
+        if "Via" not in index:
             raise SipParseError("missing Via header")
+        # Every Via must parse; the top one is then known too (``top_via`` reuses it).
         if len(vias(request)) > limits.max_vias:
             raise SipParseError("too many Via headers")
         cseq = cseq_of(request)
         if cseq.method != request.method:
             raise SipParseError("CSeq method does not match the request method")
-        if not request.header("Call-ID"):
+        if not index["Call-ID"][0]:
             raise SipParseError("empty Call-ID")
-        uri = parse_uri(request.uri)
+        uri = request_uri(request)
         if isinstance(uri, SipUri) and uri.headers is not None:
             raise SipParseError("Request-URI must not carry headers")
         for name in ("From", "To"):
             address = name_addr_of(request, name)
             # A header's length bounds its URI's: only a long header's URI is measured.
-            if len(request.header(name)) > limits.max_uri and len(str(address.uri)) > limits.max_uri:
+            if len(index[name][0]) > limits.max_uri and len(str(address.uri)) > limits.max_uri:
                 raise SipParseError(f"URI in {name} too long")
     except SipParseError as exc:
         raise exc.with_headers(request.headers, True) from None
@@ -302,19 +351,20 @@ class StreamFramer:
     def _parse_next_head(self, buffer: bytearray) -> tuple | None:
         # The end of the headers is at most 4 bytes long: resume the search just before the
         # bytes already scanned (the buffer never grows past the limit without a match).
-        match = _HEAD_END.search(buffer, max(self._scanned - 3, 0))
-        if match is None:
+        found = _head_end(buffer, max(self._scanned - 3, 0))
+        if found is None:
             self._scanned = len(buffer)
             if len(buffer) > self._max:
                 raise FramingError("message headers exceed the size limit", 413)
             return None
-        start, headers = _parse_head(_decode(bytes(buffer[: match.start()])), self._limits)
+        head_end, body_start = found
+        start, headers = _parse_head(_decode(bytes(buffer[:head_end])), self._limits)
         is_request, parts = _start_line(start, headers, self._limits)
         try:
             length = content_length(headers) or 0
         except FramingError as exc:
             raise exc.with_headers(headers, is_request) from None
-        end = match.end() + length
+        end = body_start + length
         if end > self._max:
             raise FramingError("message exceeds the size limit", 413, headers=headers, is_request=is_request)
-        return match.end(), end, is_request, parts, headers
+        return body_start, end, is_request, parts, headers

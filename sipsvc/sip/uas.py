@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
+import re
 
 from .errors import SipParseError
-from .headers import Via, top_via
+from .headers import Via, request_uri, top_via
 from .message import Request, Response, split_values
-from .uri import SipUri, parse_uri
+from .uri import SipUri
 
 REASONS = {
     100: "Trying", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
@@ -32,15 +33,19 @@ KNOWN_METHODS = frozenset({
 })
 
 
+_COPIED = frozenset({"Via", "From", "Call-ID", "CSeq"})  # as they are; To gets a tag (§8.2.6.2)
+
+
 def make_response(request: Request, status: int, reason: str | None = None, *,
                   headers: tuple[tuple[str, str], ...] = (), to_tag: str | None = None,
                   body: bytes = b"") -> Response:
     """A response to ``request`` (§8.2.6.2). ``to_tag`` is added to To when it has none and the
     status is above 100; ``headers`` are appended after the copied ones."""
     copied = []
-    for name, value in request.headers:
-        if name == "Via" or name in ("From", "Call-ID", "CSeq"):
-            copied.append((name, value))
+    for pair in request.headers:
+        name, value = pair
+        if name in _COPIED:
+            copied.append(pair)
         elif name == "To":
             if to_tag and status > 100 and ";tag=" not in value.replace(" ", "").lower():
                 value = f"{value};tag={to_tag}"
@@ -63,34 +68,71 @@ def _same_host(host: str, ip: str) -> bool:
         return False
 
 
+_SERVER_PARAMS = ("received", "rport")
+_SPACE = re.compile(r"\s")  # what str.strip() and split_values would take away
+
+
 def stamp_via(request: Request, source_ip: str, source_port: int) -> Request:
     """Add ``received`` (when the sent-by host is not the source address) and fill ``rport``
-    (when the client asked for it) on the top Via. A Via that does not parse is left alone."""
+    (when the client asked for it) on the top Via. A Via that does not parse is left alone.
+
+    The top Via is written back as ``str(Via)`` writes it: its other parameters, then
+    ``received`` and ``rport``."""
     for index, (name, value) in enumerate(request.headers):
         if name == "Via":
             break
     else:
         return request
-    values = split_values(value)
     try:
         via = top_via(request)
     except SipParseError:
         return request
-    params = [(k, v) for k, v in via.params if k.lower() not in ("received", "rport")]
+    params = [(k, v) for k, v in via.params if k.lower() not in _SERVER_PARAMS]
+    kept = len(params)
     rport = via.param("rport") is not None
     if rport or not _same_host(via.host, source_ip):
         params.append(("received", source_ip))
     if rport:
         params.append(("rport", str(source_port)))
     stamped = Via(via.protocol, via.transport, via.host, via.port, tuple(params))
-    values[0] = str(stamped)
+    text = _stamped_text(value, via, kept, params) if kept == len(via.params) - 1 else None
+    if text is None:
+        values = split_values(value)
+        values[0] = str(stamped)
+        text = ", ".join(values)
     headers = list(request.headers)
-    headers[index] = ("Via", ", ".join(values))
+    headers[index] = ("Via", text)
     # The other parsed views stay true; the top Via is the stamped one.
-    memo = {key: value for key, value in request.memo.items() if key != "vias"}
+    memo = dict(request.memo)
+    memo.pop("vias", None)
     memo["top_via"] = stamped
     return Request(method=request.method, uri=request.uri, headers=tuple(headers), body=request.body,
                    memo=memo)
+
+
+def _stamped_text(value: str, via: Via, kept: int, params: list[tuple[str, str | None]]) -> str | None:
+    """The stamped Via line as text edits, for the usual case: ``value`` is one Via written
+    exactly as ``str(via)`` writes it, and its one server parameter is a bare ``;rport``. Then
+    dropping that and appending the new parameters gives what re-serialising would; anything
+    else gives None (the caller serialises). ``params[kept:]`` are the parameters to append."""
+    if "," in value:
+        return None  # several Vias on the line: split_values rewrites the separators
+    head = f"{via.protocol}/{via.transport} {via.host}"
+    if via.port is not None:
+        head = f"{head}:{via.port}"
+    if not value.startswith(head):
+        return None  # blanks, letter case or a port written otherwise: str(via) rewrites them
+    tail = value[len(head):]
+    if tail[:1] != ";" or _SPACE.search(tail):
+        return None  # parse_params would strip the blanks
+    if tail.endswith(";rport"):
+        tail = tail[:-6]
+    elif ";rport;" in tail:
+        tail = tail.replace(";rport;", ";", 1)
+    else:
+        return None  # the server parameter is spelled otherwise, or has a value
+    added = "".join([f";{name}={param}" for name, param in params[kept:]])
+    return f"{head}{tail}{added}"
 
 
 def response_address(request: Request, source: tuple[str, int]) -> tuple[str, int]:
@@ -114,7 +156,7 @@ def preflight(request: Request, allowed: frozenset[str], supported: frozenset[st
             return make_response(request, 405, headers=(("Allow", ", ".join(sorted(allowed))),), to_tag=to_tag)
         return make_response(request, 501, to_tag=to_tag)
     try:
-        uri = parse_uri(request.uri)
+        uri = request_uri(request)
     except SipParseError:
         return make_response(request, 400, "Bad Request-URI", to_tag=to_tag)
     if not isinstance(uri, SipUri):

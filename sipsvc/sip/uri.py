@@ -63,6 +63,20 @@ class SipUri:
     params: Params = ()
     headers: str | None = None  # the raw part after "?"
 
+    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
+    # through object.__setattr__, which costs more than filling the instance dict (the core
+    # makes several of these per request; test_fast_paths checks this init against the fields).
+    def __init__(self, scheme: str, user: str | None, password: str | None, host: str, port: int | None,
+                 params: Params = (), headers: str | None = None) -> None:
+        fields = self.__dict__
+        fields["scheme"] = scheme
+        fields["user"] = user
+        fields["password"] = password
+        fields["host"] = host
+        fields["port"] = port
+        fields["params"] = params
+        fields["headers"] = headers
+
     def __str__(self) -> str:
         userinfo = ""
         if self.user is not None:
@@ -97,6 +111,14 @@ class OtherUri:
 
 def parse_uri(text: str) -> SipUri | OtherUri:
     """Parse an absolute URI; sip and sips in full, any other scheme opaquely."""
+    if text.startswith("sip:"):  # what _SCHEME matches in the usual case, without it
+        if _FORBIDDEN.search(text):
+            raise SipParseError("URI contains whitespace, a control character or a bracket")
+        return _parse_sip("sip", text[4:])
+    return _parse_any(text)
+
+
+def _parse_any(text: str) -> SipUri | OtherUri:
     match = _SCHEME.match(text)
     if not match:
         raise SipParseError(f"not a URI: {text[:80]!r}")

@@ -17,6 +17,13 @@ class Outgoing:
     message: Request | Response
     target: Any
 
+    # Written out rather than generated (one object.__setattr__ per field): made for every
+    # request; test_fast_paths checks it against the dataclass fields.
+    def __init__(self, message: Request | Response, target: Any) -> None:
+        fields = self.__dict__
+        fields["message"] = message
+        fields["target"] = target
+
 
 @dataclass(frozen=True)
 class RequestReceived:
@@ -26,6 +33,14 @@ class RequestReceived:
     tx: str
     request: Request
     target: Any
+
+    # Written out rather than generated (one object.__setattr__ per field): made for every
+    # request; test_fast_paths checks it against the dataclass fields.
+    def __init__(self, tx: str, request: Request, target: Any) -> None:
+        fields = self.__dict__
+        fields["tx"] = tx
+        fields["request"] = request
+        fields["target"] = target
 
 
 @dataclass(frozen=True)

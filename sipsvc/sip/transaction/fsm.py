@@ -22,6 +22,10 @@ from .timers import Timer, TimerConfig, TimerQueue, duration
 class TxState(Enum):
     """The states of RFC 3261 Figures 5–8, with Accepted from RFC 6026 §7."""
 
+    # Members are singletons compared by identity: hash them by identity too, in C, instead of
+    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
+    __hash__ = object.__hash__
+
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -33,6 +37,10 @@ class TxState(Enum):
 
 class Input(Enum):
     """What can happen to a transaction after it was created."""
+
+    # Members are singletons compared by identity: hash them by identity too, in C, instead of
+    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
+    __hash__ = object.__hash__
 
     REQUEST = "request retransmission"  # server, from the network
     ACK = "ACK"  # INVITE server, from the network
@@ -73,6 +81,10 @@ def response_input(status: int, *, sending: bool) -> Input:
 
 
 class Action(Enum):
+
+    # Members are singletons compared by identity: hash them by identity too, in C, instead of
+    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
+    __hash__ = object.__hash__
     PASS_REQUEST = "report the new request to the TU"  # RequestReceived / CancelReceived
     SEND_REQUEST = "send (or retransmit) the request"
     SEND_RESPONSE = "send the response the TU passed"

@@ -37,6 +37,14 @@ class BranchIdentity:
     host: str
     port: int | None
 
+    # Written out rather than generated (one object.__setattr__ per field): made for every
+    # request; test_fast_paths checks it against the dataclass fields.
+    def __init__(self, branch: str, host: str, port: int | None) -> None:
+        fields = self.__dict__
+        fields["branch"] = branch
+        fields["host"] = host
+        fields["port"] = port
+
 
 @dataclass(frozen=True)
 class Rfc2543Identity:
@@ -86,8 +94,9 @@ def identity(request: Request) -> Identity:
     """The transaction identity of a request, per §17.2.3. Raises ``TransactionError`` when the
     top Via or the CSeq cannot be read (``parser.check_request`` rejects those first)."""
     via = top_via(request)
-    if is_rfc3261_branch(via.branch):
-        return BranchIdentity(via.branch, via.host.lower(), via.port)
+    branch = via.branch
+    if is_rfc3261_branch(branch):
+        return BranchIdentity(branch, via.host.lower(), via.port)
     try:
         cseq = headers.cseq_of(request)
     except SipParseError as exc:

@@ -31,6 +31,10 @@ class TimerConfig:
 class Timer(Enum):
     """The timers of RFC 3261 Table 4 and RFC 6026 §8.11, named as there."""
 
+    # Members are singletons compared by identity: hash them by identity too, in C, instead of
+    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
+    __hash__ = object.__hash__
+
     A = "A"  # INVITE client: request retransmit interval, unreliable only (§17.1.1.2)
     B = "B"  # INVITE client: transaction timeout in Calling
     C = "C"  # proxy INVITE timeout (§16.6 step 11): a user agent never starts it
@@ -82,28 +86,37 @@ class TimerQueue:
     """Running timers of all transactions: one heap of deadlines, stale entries skipped lazily.
 
     Each (transaction, timer) has at most one live deadline; restarting a timer replaces it.
+    The live deadlines are kept per transaction, so ending one forgets its timers in one step
+    (every transaction ends, most after starting a single timer).
     """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, str, Timer]] = []
-        self._live: dict[tuple[str, Timer], tuple[int, float]] = {}
+        self._live: dict[str, dict[Timer, tuple[int, float]]] = {}
         self._sequence = itertools.count()
 
     def start(self, tx: str, timer: Timer, deadline: float) -> None:
         sequence = next(self._sequence)
-        self._live[(tx, timer)] = (sequence, deadline)
+        running = self._live.get(tx)
+        if running is None:
+            running = self._live[tx] = {}
+        running[timer] = (sequence, deadline)
         heapq.heappush(self._heap, (deadline, sequence, tx, timer))
 
     def stop(self, tx: str, timer: Timer) -> None:
-        self._live.pop((tx, timer), None)
+        running = self._live.get(tx)
+        if running is not None:
+            running.pop(timer, None)
+            if not running:
+                del self._live[tx]
 
     def stop_all(self, tx: str) -> None:
-        for timer in Timer:
-            self._live.pop((tx, timer), None)
+        self._live.pop(tx, None)
 
     def deadlines(self, tx: str) -> dict[Timer, float]:
         """The running timers of one transaction and when they fire."""
-        return {timer: self._live[(tx, timer)][1] for timer in Timer if (tx, timer) in self._live}
+        running = self._live.get(tx, {})
+        return {timer: running[timer][1] for timer in Timer if timer in running}
 
     def next_deadline(self) -> float | None:
         self._skip_stale()
@@ -115,13 +128,14 @@ class TimerQueue:
         if not self._heap or self._heap[0][0] > now:
             return None
         _, _, tx, timer = heapq.heappop(self._heap)
-        del self._live[(tx, timer)]
+        self.stop(tx, timer)
         return tx, timer
 
     def _skip_stale(self) -> None:
-        heap = self._heap
+        heap, live = self._heap, self._live
         while heap:
-            deadline, sequence, tx, timer = heap[0]
-            if self._live.get((tx, timer), (None,))[0] == sequence:
+            _, sequence, tx, timer = heap[0]
+            running = live.get(tx)
+            if running is not None and running.get(timer, (None,))[0] == sequence:
                 return
             heapq.heappop(heap)
