@@ -102,10 +102,14 @@ def stamp_via(request: Request, source_ip: str, source_port: int) -> Request:
         text = ", ".join(values)
     headers = list(request.headers)
     headers[index] = ("Via", text)
-    # The other parsed views stay true; the top Via is the stamped one.
+    # The other parsed views stay true; the top Via and the header index show the stamped one.
     memo = dict(request.memo)
     memo.pop("vias", None)
     memo["top_via"] = stamped
+    index = memo.get("_index")
+    if index is not None:
+        memo["_index"] = index = dict(index)
+        index["Via"] = [text, *index["Via"][1:]]
     return Request(method=request.method, uri=request.uri, headers=tuple(headers), body=request.body,
                    memo=memo)
 

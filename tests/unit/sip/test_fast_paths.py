@@ -330,3 +330,5 @@ def test_stamp_via_writes_what_serialising_the_stamped_via_writes(line, ip, port
     if "top_via" in fast.memo:  # the memo says what parsing the new line says
         assert top_via(Request(method="REGISTER", uri="sip:b", headers=fast.headers)).params == \
             fast.memo["top_via"].params
+    # Header lookups on the stamped request see the stamped line, as on a fresh parse of it.
+    assert fast.header_lines("Via") == Request(method="REGISTER", uri="sip:b", headers=fast.headers).header_lines("Via")
