@@ -180,7 +180,8 @@ class RegistrarService:
 
     def _challenge(self, request: Request, realm: str, now: float, to_tag: str, *, stale: bool) -> Response:
         nonce = self._nonces.issue(realm, now, self._random(16))
-        headers = tuple(("WWW-Authenticate", c.header_value()) for c in digest.challenges(realm, nonce, stale, self._algorithms))
+        headers = tuple(("WWW-Authenticate", value)
+                        for value in digest.challenge_values(realm, nonce, stale, self._algorithms))
         return make_response(request, 401, headers=headers, to_tag=to_tag)
 
     async def _authenticated_device(self, request: Request, source: Source, account_id: str, realm: str,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import hashlib
 import hmac
 import re
@@ -392,6 +393,30 @@ def challenges(realm: str, nonce: str, stale: bool = False,
     """The challenges to send, one header each, most preferred first (RFC 8760 §2.4,
     RFC 7616 §3.7): by default SHA-256, then MD5 for phones that know nothing better."""
     return [Challenge(realm, nonce, algorithm, stale=stale) for algorithm in algorithms]
+
+
+_PLAIN_NONCE = re.compile(r"[A-Za-z0-9_\-]+")  # what NonceSigner issues: base64url, nothing to escape
+
+
+def challenge_values(realm: str, nonce: str, stale: bool = False,
+                     algorithms: tuple[str, ...] = SERVER_ALGORITHMS) -> tuple[str, ...]:
+    """The header values of ``challenges`` (the registrar sends one per REGISTER without
+    credentials): everything but the nonce is the same for a realm, so it is rendered once."""
+    if not _PLAIN_NONCE.fullmatch(nonce):
+        return tuple(c.header_value() for c in challenges(realm, nonce, stale, algorithms))
+    return tuple(f"{before}{nonce}{after}" for before, after in _challenge_frames(realm, stale, algorithms))
+
+
+@functools.lru_cache(maxsize=1024)
+def _challenge_frames(realm: str, stale: bool, algorithms: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(text before the nonce, text after it) of each challenge; a placeholder nonce marks the
+    spot, and ``Challenge.header_value`` stays the one place that knows the format."""
+    marker = "n0nceM4rk"
+    frames = []
+    for challenge in challenges(realm, marker, stale, algorithms):
+        before, quoted_marker, after = challenge.header_value().rpartition(f'nonce="{marker}"')
+        frames.append((f'{before}nonce="', f'"{after}'))
+    return tuple(frames)
 
 
 def _choose_qop(offered: str | None) -> str | None:
