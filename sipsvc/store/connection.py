@@ -34,6 +34,7 @@ from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.exceptions import RedisError
 
 from .errors import StoreUnavailableError
+from .packing import quick
 
 # Connections per process; commands beyond that many in flight fail (and are answered 503).
 POOL_SIZE = 1024
@@ -89,6 +90,7 @@ def _client(url: str | None = None, unix_socket: str | None = None) -> aioredis.
             connection_class=aioredis.UnixDomainSocketConnection, path=unix_socket, **kwargs)
     else:
         pool = aioredis.ConnectionPool.from_url(url, **kwargs)
+    pool.connection_class = quick(pool.connection_class)  # the URL's scheme chose the class
     return aioredis.Redis(connection_pool=pool)
 
 
