@@ -27,6 +27,13 @@ class ClientTransaction(Transaction):
                          sink=sink)
         self.ack: Request | None = None
 
+    def shed_request(self) -> None:
+        """Let go of a non-INVITE request once its final response is in: in Completed the
+        transaction only absorbs response retransmissions, for Timer K (5 s over UDP). A bulk
+        check-sync keeps about a thousand such transactions; each held its request."""
+        if not self.is_invite:
+            self.request = None  # type: ignore[assignment]
+
     def do(self, action: Action, message: Request | Response | None, target: Any) -> None:
         if action is Action.SEND_REQUEST:
             self.send(self.request)

@@ -134,6 +134,8 @@ class TransactionLayer:
         if tx is None:  # §17.1.3: matches no client transaction; a UA drops it (RFC 4475 §3.1.1.12)
             return
         tx.handle(response_input(response.status, sending=False), now, response)
+        if response.status >= 200 and isinstance(tx, ClientTransaction) and not tx.is_invite:
+            tx.shed_request()
 
     # -- input from the transaction user -----------------------------------------------------
 

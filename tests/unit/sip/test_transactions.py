@@ -776,3 +776,24 @@ def test_retransmissions_are_counted_where_they_happen(layer):
     layer.receive(incoming, PEER, reliable=False, now=0.3)
     assert layer.retransmissions_received == 2 and layer.retransmissions_sent == 10
     assert len(layer) == 1
+
+
+def test_a_non_invite_client_transaction_lets_its_request_go_once_answered():
+    """In Completed it only absorbs response retransmissions until Timer K: a bulk check-sync
+    holds about a thousand such transactions, which must not each keep their request."""
+    layer = TransactionLayer(TimerConfig())
+    request = make_request("NOTIFY", branch="z9hG4bKshed1")
+    tx = layer.send_request(request, PEER, reliable=False, now=0.0)
+    sent(layer)
+    assert layer._txs[tx].request is request
+    layer.receive(make_response(request, 200), PEER, reliable=False, now=0.1)
+    layer.receive(make_response(request, 200), PEER, reliable=False, now=0.2)  # a retransmission
+    assert layer.state(tx) is TxState.COMPLETED and layer._txs[tx].request is None
+    assert [type(e) for e in layer.events()] == [ResponseReceived] and sent(layer) == []
+    run_timers(layer, 0.1 + 5.0)
+    assert layer.state(tx) is TxState.TERMINATED
+
+    invite = make_request("INVITE", branch="z9hG4bKshed2")
+    itx = layer.send_request(invite, PEER, reliable=False, now=10.0)
+    layer.receive(make_response(invite, 486), PEER, reliable=False, now=10.1)
+    assert layer._txs[itx].request is invite  # an INVITE's ACK is built from it
