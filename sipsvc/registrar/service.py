@@ -141,7 +141,8 @@ class RegistrarService:
         if not isinstance(aor, SipUri):
             raise RegistrarError(Code.BAD_REQUEST, "AOR must be a SIP or SIPS URI")
         realm = aor.host_key
-        account_id = await self._account_for_realm(realm, now)
+        cached = self._realms.get(realm)  # the usual case, without a coroutine
+        account_id = cached[0] if cached and cached[1] > now else await self._account_for_realm(realm, now)
         if account_id is None:
             raise RegistrarError(Code.NOT_FOUND, "unknown domain")
         caller = await self._authenticated_device(request, source, account_id, realm, aor, now, to_tag)

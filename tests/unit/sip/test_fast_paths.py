@@ -332,3 +332,13 @@ def test_stamp_via_writes_what_serialising_the_stamped_via_writes(line, ip, port
             fast.memo["top_via"].params
     # Header lookups on the stamped request see the stamped line, as on a fresh parse of it.
     assert fast.header_lines("Via") == Request(method="REGISTER", uri="sip:b", headers=fast.headers).header_lines("Via")
+
+
+@given(st.lists(st.floats(min_value=0, max_value=4e9), min_size=1, max_size=20))
+def test_the_date_of_each_second_is_made_once_and_right(times):
+    import email.utils
+
+    from sipsvc.sip.uas import http_date
+
+    for now in times:  # in any order: a cached second must never answer for another
+        assert http_date(now) == email.utils.formatdate(now, usegmt=True)
