@@ -39,7 +39,13 @@ else
   local next_raw, count = {}, 0
   for id, json in pairs(raw) do next_raw[id] = json end
   for i = 9, #ARGV, 3 do
-    if tonumber(ARGV[i + 2]) > now then next_raw[ARGV[i]] = ARGV[i + 1] else next_raw[ARGV[i]] = nil end
+    local expires_at = tonumber(ARGV[i + 2])
+    if expires_at > now then
+      next_raw[ARGV[i]] = ARGV[i + 1]
+      live[ARGV[i]] = {expires_at = expires_at}
+    else
+      next_raw[ARGV[i]] = nil
+    end
   end
   for _ in pairs(next_raw) do count = count + 1 end
   if count > tonumber(ARGV[6]) then return {'too_many'} end
@@ -49,9 +55,10 @@ else
   end
   raw = next_raw
 end
+-- Each kept binding's expiry is known by now (decoded above, or sent in ARGV): no second decode.
 local latest, out = 0, {'ok'}
-for _, json in pairs(raw) do
-  local expires_at = cjson.decode(json).expires_at
+for id, json in pairs(raw) do
+  local expires_at = live[id].expires_at
   if expires_at > latest then latest = expires_at end
   out[#out + 1] = json
 end
