@@ -55,8 +55,8 @@ def make_response(request: Request, status: int, reason: str | None = None, *,
 
 
 def http_date(now: float) -> str:
-    """An RFC 1123 date in GMT, as SIP's Date header wants it (§20.17). It has whole seconds,
-    so each second's text is made once (every 200 to a REGISTER carries one)."""
+    """An RFC 1123 date in GMT, as SIP's Date header wants it (§20.17): the second ``now`` falls
+    in. Each second's text is made once (every 200 to a REGISTER carries one)."""
     second = int(now)
     if _LAST_DATE[0] != second:
         _LAST_DATE[:] = [second, email.utils.formatdate(second, usegmt=True)]
