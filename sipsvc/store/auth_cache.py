@@ -57,10 +57,9 @@ class SipAuthCache:
     async def get(self, claim_key: str) -> dict | None:
         if not self._live:
             return await self._load(claim_key)
-        now = time.monotonic()
-        entry = self._entries.get(claim_key)
-        if entry is not None and entry[1] > now:
-            return entry[0]
+        known, record = self.known(claim_key)
+        if known:
+            return record
         # One load per key at a time: a burst of REGISTERs for one record (or one source
         # address) must not become a burst of identical Redis reads.
         pending = self._loading.get(claim_key)
@@ -74,7 +73,7 @@ class SipAuthCache:
             if self._live and self._versions.get(claim_key, 0) == version:
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()
-                self._entries[claim_key] = (value, now + MAX_AGE)
+                self._entries[claim_key] = (value, time.monotonic() + MAX_AGE)
             future.set_result(value)
             return value
         except BaseException as exc:
@@ -106,18 +105,11 @@ class SipAuthCache:
 
     async def _reload(self) -> None:
         """Load the invalidated records again, a batch per round trip (a burst of device
-        writes, such as provisioning a site, becomes a few reads). An invalidation racing a
-        batch wins, as in ``_preload``."""
+        writes, such as provisioning a site, becomes a few reads)."""
         try:
             await asyncio.sleep(0)  # let the invalidations of this turn join the first batch
             while self._stale and self._live and not self._stopping:
-                batch = [self._stale.pop() for _ in range(min(len(self._stale), RELOAD_BATCH))]
-                versions = {key: self._versions.get(key, 0) for key in batch}
-                values = await self._load_many(batch)
-                until = time.monotonic() + MAX_AGE
-                for key, value in values.items():
-                    if self._live and self._versions.get(key, 0) == versions[key] and key not in self._entries:
-                        self._entries[key] = (value, until)
+                await self._load_batch([self._stale.pop() for _ in range(min(len(self._stale), RELOAD_BATCH))])
         except REDIS_ERRORS as exc:
             log.warning("auth records not reloaded (loaded on demand instead): %s", exc)
             self._stale.clear()
@@ -130,18 +122,23 @@ class SipAuthCache:
         self._entries.clear()
         self._stale.clear()
 
+    async def _load_batch(self, batch: list[str]) -> None:
+        """Load ``batch`` into the replica in one round trip. An invalidation racing the load
+        wins (that key is loaded again later), and so does an entry a REGISTER loaded meanwhile."""
+        versions = {key: self._versions.get(key, 0) for key in batch}
+        values = await self._load_many(batch)
+        until = time.monotonic() + MAX_AGE
+        for key, value in values.items():
+            if self._live and self._versions.get(key, 0) == versions[key] and key not in self._entries:
+                self._entries[key] = (value, until)
+
     async def _preload(self) -> None:
-        """Load every record, batch by batch; an invalidation racing a batch wins."""
+        """Load every record, batch by batch."""
         try:
             async for batch in self._claim_batches():
                 if not self._live or self._stopping:
                     return
-                versions = {key: self._versions.get(key, 0) for key in batch}
-                values = await self._load_many(batch)
-                until = time.monotonic() + MAX_AGE
-                for key, value in values.items():
-                    if self._live and self._versions.get(key, 0) == versions[key] and key not in self._entries:
-                        self._entries[key] = (value, until)
+                await self._load_batch(batch)
             self.preloaded = self._live
         except REDIS_ERRORS as exc:
             log.warning("auth records not preloaded (loaded on demand instead): %s", exc)
