@@ -71,7 +71,8 @@ class Target:
 
 class SipEndpoint:
     def __init__(self, *, timers: TimerConfig, handlers: dict[str, Handler],
-                 quick_handlers: dict[str, QuickHandler] | None = None, loop: asyncio.AbstractEventLoop | None = None, limits: Limits = DEFAULT_LIMITS,
+                 quick_handlers: dict[str, QuickHandler] | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None, limits: Limits = DEFAULT_LIMITS,
                  max_pending: int = MAX_PENDING, max_transactions: int = MAX_TRANSACTIONS) -> None:
         self.layer = TransactionLayer(timers)
         self._t1 = timers.t1
