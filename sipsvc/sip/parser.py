@@ -29,7 +29,6 @@ from .uri import SipUri
 _LINE_END = re.compile(r"\r?\n")
 _STATUS_LINE = re.compile(r"^SIP/(\d+\.\d+) (\d{3}) (.*)$", re.S)
 _REQUEST_LINE = re.compile(r"^([^ ]+) ([^ ]+) SIP/(\d+\.\d+)$")
-_VERSION = re.compile(r"^SIP/\d+\.\d+$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 SINGLE_HEADERS = ("To", "From", "Call-ID", "CSeq", "Max-Forwards")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")  # the end of the head; ``_head_end`` finds it faster
