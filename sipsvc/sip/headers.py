@@ -37,9 +37,7 @@ class Via:
     port: int | None
     params: Params
 
-    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
-    # through object.__setattr__, which costs more than filling the instance dict (the core
-    # makes several of these per request; test_fast_paths checks this init against the fields).
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
     def __init__(self, protocol: str, transport: str, host: str, port: int | None, params: Params) -> None:
         fields = self.__dict__
         fields["protocol"] = protocol
@@ -88,9 +86,7 @@ class NameAddr:
     params: Params
     bracketed: bool = True
 
-    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
-    # through object.__setattr__, which costs more than filling the instance dict (the core
-    # makes several of these per request; test_fast_paths checks this init against the fields).
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
     def __init__(self, display: str | None, uri: SipUri | OtherUri, params: Params,
                  bracketed: bool = True) -> None:
         fields = self.__dict__
@@ -176,9 +172,7 @@ class CSeq:
     number: int
     method: str
 
-    # Written out rather than generated: a frozen dataclass's own __init__ sets each field
-    # through object.__setattr__, which costs more than filling the instance dict (the core
-    # makes several of these per request; test_fast_paths checks this init against the fields).
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
     def __init__(self, number: int, method: str) -> None:
         fields = self.__dict__
         fields["number"] = number

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 from ..message import Request, Response
 from .events import Event, Outgoing
-from .timers import Timer, TimerConfig, TimerQueue, duration
+from .timers import IdentityEnum, Timer, TimerConfig, TimerQueue, duration
 
 
-class TxState(Enum):
+class TxState(IdentityEnum):
     """The states of RFC 3261 Figures 5–8, with Accepted from RFC 6026 §7."""
-
-    # Members are singletons compared by identity: hash them by identity too, in C, instead of
-    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
-    __hash__ = object.__hash__
 
     CALLING = "Calling"
     TRYING = "Trying"
@@ -35,12 +30,8 @@ class TxState(Enum):
     TERMINATED = "Terminated"
 
 
-class Input(Enum):
+class Input(IdentityEnum):
     """What can happen to a transaction after it was created."""
-
-    # Members are singletons compared by identity: hash them by identity too, in C, instead of
-    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
-    __hash__ = object.__hash__
 
     REQUEST = "request retransmission"  # server, from the network
     ACK = "ACK"  # INVITE server, from the network
@@ -80,11 +71,9 @@ def response_input(status: int, *, sending: bool) -> Input:
     return Input.SEND_FINAL if sending else Input.RECV_FINAL
 
 
-class Action(Enum):
+class Action(IdentityEnum):
+    """What a transition does with the message that caused it."""
 
-    # Members are singletons compared by identity: hash them by identity too, in C, instead of
-    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
-    __hash__ = object.__hash__
     PASS_REQUEST = "report the new request to the TU"  # RequestReceived / CancelReceived
     SEND_REQUEST = "send (or retransmit) the request"
     SEND_RESPONSE = "send the response the TU passed"

@@ -37,8 +37,7 @@ class BranchIdentity:
     host: str
     port: int | None
 
-    # Written out rather than generated (one object.__setattr__ per field): made for every
-    # request; test_fast_paths checks it against the dataclass fields.
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
     def __init__(self, branch: str, host: str, port: int | None) -> None:
         fields = self.__dict__
         fields["branch"] = branch

@@ -28,12 +28,16 @@ class TimerConfig:
             raise ValueError("timers need 0 < T1 <= T2 and T4 > 0")
 
 
-class Timer(Enum):
-    """The timers of RFC 3261 Table 4 and RFC 6026 §8.11, named as there."""
+class IdentityEnum(Enum):
+    """An enum hashed by identity, in C, instead of by Enum's Python-level hash of the name: its
+    members are singletons compared by identity, and the transaction enums key every table and
+    timer lookup of the layer."""
 
-    # Members are singletons compared by identity: hash them by identity too, in C, instead of
-    # Enum's Python-level hash of the name (these are the keys of every table and timer lookup).
     __hash__ = object.__hash__
+
+
+class Timer(IdentityEnum):
+    """The timers of RFC 3261 Table 4 and RFC 6026 §8.11, named as there."""
 
     A = "A"  # INVITE client: request retransmit interval, unreliable only (§17.1.1.2)
     B = "B"  # INVITE client: transaction timeout in Calling
