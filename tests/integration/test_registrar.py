@@ -348,18 +348,24 @@ async def test_a_changed_password_is_enforced_at_once(api, make_api):
             assert (await client.register("alice", "brand-new-secret", account["realm"])).status == 200
 
 
-async def test_a_new_node_holds_every_device_auth_record_in_memory(api, make_api):
+async def preloaded_replica(node):
+    """The node's replica of the auth records, once its preload has finished (at most 10 s)."""
     from sipsvc.app import STORES
+
+    cache = node.client.server.app[STORES].devices.auth_cache
+    for _ in range(200):  # bounded: the preload runs in the background after subscribing
+        if cache.preloaded:
+            return cache
+        await asyncio.sleep(0.05)
+    raise AssertionError("the preload did not finish within 10 s")
+
+
+async def test_a_new_node_holds_every_device_auth_record_in_memory(api, make_api):
     from sipsvc.store import keys
 
     account, device = await phone(api)
     node = await make_api()
-    cache = node.client.server.app[STORES].devices.auth_cache
-    for _ in range(200):  # bounded: the preload runs in the background after subscribing
-        if cache.preloaded:
-            break
-        await asyncio.sleep(0.05)
-    assert cache.preloaded, "the preload did not finish within 10 s"
+    cache = await preloaded_replica(node)
     claim = keys.sip_credentials_claim(account["realm"], "alice")
     assert claim in cache._entries, "the record was not preloaded"
     record = cache._entries[claim][0]
@@ -376,15 +382,10 @@ async def test_a_new_node_holds_every_device_auth_record_in_memory(api, make_api
 async def test_a_device_written_after_start_is_in_every_replica_without_a_register(api, make_api):
     """Devices created or changed after a node started are reloaded into its replica in the
     background: no REGISTER has to miss first (and every node's memory is complete)."""
-    from sipsvc.app import STORES
     from sipsvc.store import keys
 
     node = await make_api()
-    cache = node.client.server.app[STORES].devices.auth_cache
-    for _ in range(200):  # bounded: the preload runs in the background after subscribing
-        if cache.preloaded:
-            break
-        await asyncio.sleep(0.05)
+    cache = await preloaded_replica(node)
     account, device = await phone(api, "bob")  # written through the other node
     claim = keys.sip_credentials_claim(account["realm"], "bob")
     for _ in range(100):
