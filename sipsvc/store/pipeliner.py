@@ -1,13 +1,17 @@
 """Automatic pipelining of hot-path script calls (the registrar's one EVALSHA per REGISTER).
 
 Calls made during one turn of the event loop are sent to Redis together, as one pipeline: one
-write and one read for the batch instead of one each per call. redis-py spends about 85 µs of
-CPU on a lone EVALSHA and about 12–30 µs per command inside a pipeline of 50–5 (measured here,
-see ``bench/README.md``), and under load many REGISTERs arrive in the same turn. A lone call
-still goes out in the same turn it was made (``call_soon``), so nothing waits for a batch to
-fill; only under load, when the last batch left less than ``COALESCE`` ago, does the next wait
-for the rest of that millisecond. Results come back in order and each caller gets its own
-result or exception.
+write and one read for the batch instead of one each per call. A lone call still goes out in the
+same turn it was made (``call_soon``), so nothing waits for a batch to fill; only under load,
+when the last batch left less than ``COALESCE`` ago, does the next wait for the rest of that
+millisecond. Results come back in order and each caller gets its own result or exception.
+
+Batches go out on connections of the pipeliner's own (made by the client's pool, so with its
+address, credentials, TLS and Sentinel lookup), written and read directly: redis-py's pipeline
+object costs about 50 µs of CPU per batch on top (bench/README.md), and at most
+``MAX_BATCHES`` batches are in flight, so a stalled Redis holds a few connections, not
+thousands. A batch that meets a broken connection (Redis restarted, or failed over) is sent once
+more on a new one, as redis-py's own retry does.
 
 On Redis Cluster redis-py refuses EVALSHA in a pipeline (the calls of a batch may live on
 different nodes), so there each call of the batch is sent on its own, concurrently.
@@ -19,42 +23,58 @@ import asyncio
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError, NoScriptError, ResponseError
 
 Call = tuple[AsyncScript, list, list, asyncio.Future]
 # At most one batch per this many seconds: under load a batch waits up to 1 ms for company
 # (each batch is a write and a read system call, 8 % of a worker's CPU at 3,500 registrations/s
 # with batches of one or two); a call after a quiet spell still goes out in the same turn.
 COALESCE = 0.001
+MAX_BATCHES = 16  # batches in flight at once, each on a connection of its own
 
 
 class Pipeliner:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._pending: list[Call] = []
+        self._scheduled = False
         self._batches: set[asyncio.Task] = set()
+        self._idle: list[AbstractConnection] = []  # our connections not sending a batch now
         self._last_flush = float("-inf")
 
     def run(self, script: AsyncScript, keys: list, args: list) -> "asyncio.Future":
         """EVALSHA ``script`` in the next batch; the future holds its reply."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        if not self._pending:
-            wait = self._last_flush + COALESCE - loop.time()
-            if wait > 0:
-                loop.call_later(wait, self._flush)
-            else:
-                loop.call_soon(self._flush)
+        future = asyncio.get_running_loop().create_future()
         self._pending.append((script, keys, args, future))
+        if not self._scheduled:
+            self._schedule()
         return future
 
+    def _schedule(self) -> None:
+        self._scheduled = True
+        loop = asyncio.get_running_loop()
+        wait = self._last_flush + COALESCE - loop.time()
+        if wait > 0:
+            loop.call_later(wait, self._flush)
+        else:
+            loop.call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._scheduled = False
+        if not self._pending or len(self._batches) >= MAX_BATCHES:
+            return  # nothing to send, or the next batch to finish sends it
         self._last_flush = asyncio.get_running_loop().time()
         batch, self._pending = self._pending, []
         task = asyncio.ensure_future(self._send(batch))
         self._batches.add(task)
-        task.add_done_callback(self._batches.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._batches.discard(task)
+        if self._pending and not self._scheduled:
+            self._schedule()
 
     async def _send(self, batch: list[Call]) -> None:
         try:
@@ -88,11 +108,34 @@ class Pipeliner:
         return replies
 
     async def _pipeline(self, batch: list[Call]) -> list:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for script, keys, args, _ in batch:
-                pipe.evalsha(script.sha, len(keys), *keys, *args)
-            return await pipe.execute(raise_on_error=False)
+        commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for script, keys, args, _ in batch]
+        try:
+            return await self._exchange(commands)
+        except RedisConnectionError:  # a connection Redis dropped (restart, failover): once more
+            return await self._exchange(commands)
+
+    async def _exchange(self, commands: list[tuple]) -> list:
+        """Write ``commands`` on one of our connections and read their replies (an error reply
+        in its place); a connection that failed midway is closed, never reused."""
+        connection = self._idle.pop() if self._idle else self._redis.connection_pool.make_connection()
+        try:
+            await connection.connect()  # at once when it is connected already
+            await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
+            replies: list = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as exc:  # the reply was read whole: the stream is in step
+                    replies.append(exc)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        self._idle.append(connection)
+        return replies
 
     async def close(self) -> None:
         if self._batches:
             await asyncio.wait(list(self._batches), timeout=5)
+        for connection in self._idle:
+            await connection.disconnect()
+        self._idle.clear()

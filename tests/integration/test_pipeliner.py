@@ -8,7 +8,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 
-from sipsvc.store.pipeliner import COALESCE, Pipeliner
+from sipsvc.store.pipeliner import COALESCE, MAX_BATCHES, Pipeliner
 
 ECHO = "return ARGV[1]"
 
@@ -27,10 +27,10 @@ class _CountingPipeliner(Pipeliner):
 
 async def test_batches_share_a_turn_and_are_spaced_under_load(redis_url):
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    pipeliner = _CountingPipeliner(redis)
     try:
         script = redis.register_script(ECHO)
         await script(args=["load"])  # loaded: EVALSHA works from the first batch
-        pipeliner = _CountingPipeliner(redis)
         loop = asyncio.get_running_loop()
 
         # One turn: three calls, one batch, each caller its own reply.
@@ -48,4 +48,58 @@ async def test_batches_share_a_turn_and_are_spaced_under_load(redis_url):
         (first, _), (second, _) = pipeliner.batches[-2:]
         assert second - first >= COALESCE * 0.9
     finally:
+        await pipeliner.close()
         await redis.aclose()
+
+
+async def test_a_batch_on_a_connection_redis_dropped_is_sent_again(redis_url):
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    pipeliner = Pipeliner(redis)
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        script = redis.register_script(ECHO)
+        await script(args=["load"])
+        assert await pipeliner.run(script, [], ["before"]) == "before"  # its connection is idle now
+        await admin.client_kill_filter(_type="normal", skipme=True)  # as a Redis restart would
+        assert await pipeliner.run(script, [], ["after"]) == "after"
+    finally:
+        await pipeliner.close()
+        await redis.aclose()
+        await admin.aclose()
+
+
+class _PeakPipeliner(Pipeliner):
+    """The real pipeliner; it notes the most batches it had in flight at once."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        super().__init__(redis)
+        self.in_flight = self.peak = 0
+
+    async def _exchange(self, commands):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super()._exchange(commands)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_stalled_redis_holds_a_bounded_number_of_batches(redis_url):
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    pipeliner = _PeakPipeliner(redis)
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        script = redis.register_script(ECHO)
+        await script(args=["load"])
+        await admin.execute_command("CLIENT", "PAUSE", "300", "ALL")  # Redis answers nothing for 0.3 s
+        calls = []
+        for n in range(4 * MAX_BATCHES):  # a call every 2 ms: each would be a batch of its own
+            calls.append(pipeliner.run(script, [], [str(n)]))
+            await asyncio.sleep(0.002)
+        replies = await asyncio.wait_for(asyncio.gather(*calls), 5)
+        assert replies == [str(n) for n in range(4 * MAX_BATCHES)]
+        assert pipeliner.peak == MAX_BATCHES
+    finally:
+        await pipeliner.close()
+        await redis.aclose()
+        await admin.aclose()
