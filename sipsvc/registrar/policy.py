@@ -91,7 +91,10 @@ def binding_id(uri: SipUri, instance: str | None, reg_id: str | None) -> str:
     a lower-cased scheme and host (RFC 3261 §19.1.4)."""
     if instance:
         return f"{instance}|{reg_id or ''}"
-    return str(SipUri(uri.scheme, uri.user, uri.password, uri.host.lower(), uri.port, uri.params, uri.headers))
+    host = uri.host.lower()
+    if host == uri.host:  # the usual case: the URI as it is
+        return str(uri)
+    return str(SipUri(uri.scheme, uri.user, uri.password, host, uri.port, uri.params, uri.headers))
 
 
 def plan_register(request: Request, source: Source, now: float, policy: RegistrarPolicy) -> RegisterPlan:

@@ -20,12 +20,14 @@ different nodes), so there each call of the batch is sent on its own, concurrent
 from __future__ import annotations
 
 import asyncio
+import math
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError, NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Call = tuple[AsyncScript, list, list, asyncio.Future]
 # At most one batch per this many seconds: under load a batch waits up to 1 ms for company
@@ -122,11 +124,17 @@ class Pipeliner:
             await connection.connect()  # at once when it is connected already
             await connection.send_packed_command(connection.pack_commands(commands), check_health=False)
             replies: list = []
-            for _ in commands:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as exc:  # the reply was read whole: the stream is in step
-                    replies.append(exc)
+            # One deadline for the batch's replies (the connection's command timeout), rather
+            # than a timer per reply.
+            async with asyncio.timeout(connection.socket_timeout):
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response(timeout=math.inf))
+                    except ResponseError as exc:  # the reply was read whole: the stream is in step
+                        replies.append(exc)
+        except TimeoutError:
+            await connection.disconnect(nowait=True)
+            raise RedisTimeoutError(f"no answer from Redis within {connection.socket_timeout} s") from None
         except BaseException:
             await connection.disconnect(nowait=True)
             raise

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sipsvc.store.pipeliner import COALESCE, MAX_BATCHES, Pipeliner
 
@@ -99,6 +101,24 @@ async def test_a_stalled_redis_holds_a_bounded_number_of_batches(redis_url):
         replies = await asyncio.wait_for(asyncio.gather(*calls), 5)
         assert replies == [str(n) for n in range(4 * MAX_BATCHES)]
         assert pipeliner.peak == MAX_BATCHES
+    finally:
+        await pipeliner.close()
+        await redis.aclose()
+        await admin.aclose()
+
+
+async def test_no_answer_within_the_command_timeout_fails_the_batch_and_the_next_one_works(redis_url):
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=0.2)
+    pipeliner = Pipeliner(redis)
+    admin = aioredis.Redis.from_url(redis_url)
+    try:
+        script = redis.register_script(ECHO)
+        await script(args=["load"])
+        await admin.execute_command("CLIENT", "PAUSE", "600", "ALL")
+        with pytest.raises(RedisTimeoutError):
+            await pipeliner.run(script, [], ["stalled"])
+        await asyncio.sleep(0.6)  # the pause is over
+        assert await pipeliner.run(script, [], ["after"]) == "after"
     finally:
         await pipeliner.close()
         await redis.aclose()
