@@ -1,6 +1,8 @@
 """The registrar's auto-pipelining against a real Redis: calls of one loop turn share a batch,
 a call after a quiet spell goes out at once, and under load a batch waits at most ``COALESCE``
-for company (fewer write and read system calls)."""
+for company (fewer write and read system calls); dropped connections, a stalled Redis and the
+command timeout. The tests that kill connections or pause the server use a private
+redis-server, never the shared test Redis."""
 
 from __future__ import annotations
 
@@ -11,8 +13,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sipsvc.store.pipeliner import COALESCE, MAX_BATCHES, Pipeliner
+from tests.integration import redis_servers
 
 ECHO = "return ARGV[1]"
+
+
+@pytest.fixture
+def private_redis_url(tmp_path):
+    server = redis_servers.plain(tmp_path / "redis", appendonly=False).start()
+    yield server.url
+    server.stop()
 
 
 class _CountingPipeliner(Pipeliner):
@@ -54,10 +64,10 @@ async def test_batches_share_a_turn_and_are_spaced_under_load(redis_url):
         await redis.aclose()
 
 
-async def test_a_batch_on_a_connection_redis_dropped_is_sent_again(redis_url):
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+async def test_a_batch_on_a_connection_redis_dropped_is_sent_again(private_redis_url):
+    redis = aioredis.Redis.from_url(private_redis_url, decode_responses=True)
     pipeliner = Pipeliner(redis)
-    admin = aioredis.Redis.from_url(redis_url)
+    admin = aioredis.Redis.from_url(private_redis_url)
     try:
         script = redis.register_script(ECHO)
         await script(args=["load"])
@@ -86,10 +96,10 @@ class _PeakPipeliner(Pipeliner):
             self.in_flight -= 1
 
 
-async def test_a_stalled_redis_holds_a_bounded_number_of_batches(redis_url):
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+async def test_a_stalled_redis_holds_a_bounded_number_of_batches(private_redis_url):
+    redis = aioredis.Redis.from_url(private_redis_url, decode_responses=True)
     pipeliner = _PeakPipeliner(redis)
-    admin = aioredis.Redis.from_url(redis_url)
+    admin = aioredis.Redis.from_url(private_redis_url)
     try:
         script = redis.register_script(ECHO)
         await script(args=["load"])
@@ -107,10 +117,10 @@ async def test_a_stalled_redis_holds_a_bounded_number_of_batches(redis_url):
         await admin.aclose()
 
 
-async def test_no_answer_within_the_command_timeout_fails_the_batch_and_the_next_one_works(redis_url):
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=0.2)
+async def test_no_answer_within_the_command_timeout_fails_the_batch_and_the_next_one_works(private_redis_url):
+    redis = aioredis.Redis.from_url(private_redis_url, decode_responses=True, socket_timeout=0.2)
     pipeliner = Pipeliner(redis)
-    admin = aioredis.Redis.from_url(redis_url)
+    admin = aioredis.Redis.from_url(private_redis_url)
     try:
         script = redis.register_script(ECHO)
         await script(args=["load"])
