@@ -7,6 +7,7 @@ redis-server, never the shared test Redis."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,6 +17,22 @@ from sipsvc.store.pipeliner import COALESCE, MAX_BATCHES, Pipeliner
 from tests.integration import redis_servers
 
 ECHO = "return ARGV[1]"
+
+
+@contextlib.asynccontextmanager
+async def pipelining(url: str, pipeliner_class: type = Pipeliner, **options):
+    """(pipeliner, the ECHO script loaded, an admin client) on the Redis at ``url``."""
+    redis = aioredis.Redis.from_url(url, decode_responses=True, **options)
+    pipeliner = pipeliner_class(redis)
+    admin = aioredis.Redis.from_url(url)
+    try:
+        script = redis.register_script(ECHO)
+        await script(args=["load"])  # loaded: EVALSHA works from the first batch
+        yield pipeliner, script, admin
+    finally:
+        await pipeliner.close()
+        await redis.aclose()
+        await admin.aclose()
 
 
 @pytest.fixture
@@ -38,11 +55,7 @@ class _CountingPipeliner(Pipeliner):
 
 
 async def test_batches_share_a_turn_and_are_spaced_under_load(redis_url):
-    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    pipeliner = _CountingPipeliner(redis)
-    try:
-        script = redis.register_script(ECHO)
-        await script(args=["load"])  # loaded: EVALSHA works from the first batch
+    async with pipelining(redis_url, _CountingPipeliner) as (pipeliner, script, _):
         loop = asyncio.get_running_loop()
 
         # One turn: three calls, one batch, each caller its own reply.
@@ -59,25 +72,13 @@ async def test_batches_share_a_turn_and_are_spaced_under_load(redis_url):
         assert await pipeliner.run(script, [], ["soon"]) == "soon"
         (first, _), (second, _) = pipeliner.batches[-2:]
         assert second - first >= COALESCE * 0.9
-    finally:
-        await pipeliner.close()
-        await redis.aclose()
 
 
 async def test_a_batch_on_a_connection_redis_dropped_is_sent_again(private_redis_url):
-    redis = aioredis.Redis.from_url(private_redis_url, decode_responses=True)
-    pipeliner = Pipeliner(redis)
-    admin = aioredis.Redis.from_url(private_redis_url)
-    try:
-        script = redis.register_script(ECHO)
-        await script(args=["load"])
+    async with pipelining(private_redis_url) as (pipeliner, script, admin):
         assert await pipeliner.run(script, [], ["before"]) == "before"  # its connection is idle now
         await admin.client_kill_filter(_type="normal", skipme=True)  # as a Redis restart would
         assert await pipeliner.run(script, [], ["after"]) == "after"
-    finally:
-        await pipeliner.close()
-        await redis.aclose()
-        await admin.aclose()
 
 
 class _PeakPipeliner(Pipeliner):
@@ -97,12 +98,7 @@ class _PeakPipeliner(Pipeliner):
 
 
 async def test_a_stalled_redis_holds_a_bounded_number_of_batches(private_redis_url):
-    redis = aioredis.Redis.from_url(private_redis_url, decode_responses=True)
-    pipeliner = _PeakPipeliner(redis)
-    admin = aioredis.Redis.from_url(private_redis_url)
-    try:
-        script = redis.register_script(ECHO)
-        await script(args=["load"])
+    async with pipelining(private_redis_url, _PeakPipeliner) as (pipeliner, script, admin):
         await admin.execute_command("CLIENT", "PAUSE", "300", "ALL")  # Redis answers nothing for 0.3 s
         calls = []
         for n in range(4 * MAX_BATCHES):  # a call every 2 ms: each would be a batch of its own
@@ -111,25 +107,12 @@ async def test_a_stalled_redis_holds_a_bounded_number_of_batches(private_redis_u
         replies = await asyncio.wait_for(asyncio.gather(*calls), 5)
         assert replies == [str(n) for n in range(4 * MAX_BATCHES)]
         assert pipeliner.peak == MAX_BATCHES
-    finally:
-        await pipeliner.close()
-        await redis.aclose()
-        await admin.aclose()
 
 
 async def test_no_answer_within_the_command_timeout_fails_the_batch_and_the_next_one_works(private_redis_url):
-    redis = aioredis.Redis.from_url(private_redis_url, decode_responses=True, socket_timeout=0.2)
-    pipeliner = Pipeliner(redis)
-    admin = aioredis.Redis.from_url(private_redis_url)
-    try:
-        script = redis.register_script(ECHO)
-        await script(args=["load"])
+    async with pipelining(private_redis_url, socket_timeout=0.2) as (pipeliner, script, admin):
         await admin.execute_command("CLIENT", "PAUSE", "600", "ALL")
         with pytest.raises(RedisTimeoutError):
             await pipeliner.run(script, [], ["stalled"])
         await asyncio.sleep(0.6)  # the pause is over
         assert await pipeliner.run(script, [], ["after"]) == "after"
-    finally:
-        await pipeliner.close()
-        await redis.aclose()
-        await admin.aclose()
