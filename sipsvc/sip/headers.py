@@ -190,10 +190,9 @@ def parse_cseq(value: str) -> CSeq:
 
 
 # -- parsed views of a message's headers, each computed once per message ----------------------
-# Each is kept in the message's memo under its own key (what ``Message.remember`` does, written
-# out: the registrar path asks for the same views several times per request, and neither a hit
-# nor a miss should cost more than a dict lookup beyond the parsing). A parse error is raised
-# and nothing is kept.
+# Each is kept in the message's memo under its own key: the registrar path asks for the same
+# views several times per request, and neither a hit nor a miss should cost more than a dict
+# lookup beyond the parsing. A parse error is raised and nothing is kept.
 
 def vias(message: "Message") -> list[Via]:
     """Every Via value, parsed (raises SipParseError on the first bad one)."""

@@ -10,7 +10,7 @@ otherwise as received; one header line holding several comma-separated values st
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
 # Written-out __init__: the frozen types made for every request (messages, URIs, Vias, name-addrs,
@@ -18,7 +18,6 @@ Headers = tuple[tuple[str, str], ...]
 # a frozen dataclass's generated one sets each field through object.__setattr__, about 1 µs per
 # object more. tests/unit/sip/test_fast_paths.py checks each one against the dataclass fields.
 _NO_LINES: list[str] = []
-_MISSING = object()
 
 # RFC 3261 §7.3.3 and later RFCs' compact forms.
 COMPACT_FORMS = {
@@ -90,13 +89,6 @@ class Message:
     body: bytes = b""
     # Parsed header views, computed once per message (see ``headers.py``); not part of its value.
     memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def remember(self, key: str, compute: Callable[[], Any]) -> Any:
-        # A miss is the usual case here (callers look in the memo first): no KeyError raised.
-        value = self.memo.get(key, _MISSING)
-        if value is _MISSING:
-            value = self.memo[key] = compute()
-        return value
 
     def header_index(self) -> dict[str, list[str]]:
         """Header name (as stored) -> its lines, built once per message: the registrar path
