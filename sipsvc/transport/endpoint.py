@@ -84,6 +84,8 @@ class SipEndpoint:
         self.counters: Counter[str] = Counter()
         self._loop = loop or asyncio.get_running_loop()
         self._udp: asyncio.DatagramTransport | None = None
+        # Datagrams answered in this turn of the loop, sent together when it ends (see _send).
+        self._udp_out: list[tuple[bytes, tuple[str, int]]] = []
         # The loop's handle for the next timer, and the deadline it was set for (uvloop hands
         # back a plain Handle, without ``when()``, for a deadline less than 1 ms away).
         self._timer: asyncio.Handle | None = None
@@ -423,7 +425,21 @@ class SipEndpoint:
         if target.connection is not None:
             target.connection.send(data)
         elif self._udp is not None:
-            self._udp.sendto(data, target.address)
+            # Held to the end of this loop turn, then sent back to back: a datagram that wakes
+            # its sleeping receiver costs 15-25 us of CPU on a virtual machine (the wake-up of
+            # another CPU), the ones right behind it about 5 us. A turn that answers a batch of
+            # REGISTERs (one Redis reply) pays the wake-up once, not once per response.
+            if not self._udp_out:
+                self._loop.call_soon(self._send_udp)
+            self._udp_out.append((data, target.address))
+
+    def _send_udp(self) -> None:
+        out, self._udp_out = self._udp_out, []
+        if self._udp is None:
+            return
+        sendto = self._udp.sendto
+        for data, address in out:
+            sendto(data, address)
 
     def _schedule(self) -> None:
         deadline = self.layer.next_deadline()
