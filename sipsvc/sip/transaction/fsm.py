@@ -174,7 +174,7 @@ class Transaction:
         self._intervals[timer] = length
         if length <= 0:
             return True
-        self._sink.timers.start(self.id, timer, now + length)
+        self._sink.timers.start(self.id, timer, now + length, length)
         return False
 
     def do(self, action: Action, message: Request | Response | None, target: Any) -> None:

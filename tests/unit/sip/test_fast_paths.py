@@ -107,7 +107,7 @@ class _FlatTimerQueue:
         self._live: dict = {}
         self._sequence = itertools.count()
 
-    def start(self, tx, timer, deadline):
+    def start(self, tx, timer, deadline, length=None):  # one heap, whatever the duration
         sequence = next(self._sequence)
         self._live[(tx, timer)] = (sequence, deadline)
         self._heapq.heappush(self._heap, (deadline, sequence, tx, timer))
@@ -146,6 +146,8 @@ TXS = st.sampled_from(["s1", "s2", "c3"])
 TIMERS = st.sampled_from([Timer.A, Timer.E, Timer.F, Timer.J, Timer.K])
 OPERATIONS = st.lists(st.one_of(
     st.tuples(st.just("start"), TXS, TIMERS, st.integers(0, 20).map(float)),
+    # with a duration (a lane): deadlines in and out of their lane's order
+    st.tuples(st.just("start"), TXS, TIMERS, st.integers(0, 20).map(float), st.sampled_from([0.5, 5.0, 32.0])),
     st.tuples(st.just("stop"), TXS, TIMERS),
     st.tuples(st.just("stop_all"), TXS),
     st.tuples(st.just("deadlines"), TXS),
@@ -156,7 +158,7 @@ OPERATIONS = st.lists(st.one_of(
 
 @settings(max_examples=300)
 @given(OPERATIONS)
-def test_the_timer_queue_behaves_as_the_flat_one(operations):
+def test_the_timer_queue_behaves_as_one_heap(operations):
     queue, model = TimerQueue(), _FlatTimerQueue()
     for name, *args in operations:
         assert getattr(queue, name)(*args) == getattr(model, name)(*args)
@@ -343,3 +345,14 @@ def test_the_date_of_each_second_is_made_once_and_right(times):
 
     for now in times:  # in any order: a cached second must never answer for another
         assert http_date(now) == email.utils.formatdate(int(now), usegmt=True)  # the second it falls in
+
+
+def test_timers_of_one_duration_started_in_time_order_fire_in_that_order():
+    queue = TimerQueue()
+    for n in range(1000):  # Timer J of a busy worker, with a shorter timer now and then
+        queue.start(f"s{n}", Timer.J, n * 0.001 + 32.0, 32.0)
+        if n % 100 == 0:
+            queue.start(f"c{n}", Timer.E, n * 0.001 + 0.5, 0.5)
+    fired = [queue.pop_due(40.0) for _ in range(1011)]
+    assert fired[:10] == [(f"c{n}", Timer.E) for n in range(0, 1000, 100)]
+    assert fired[10:] == [(f"s{n}", Timer.J) for n in range(1000)] + [None]
