@@ -145,7 +145,12 @@ class SipEndpoint:
             self.counters["dropped_overload"] += 1
             return
         self.counters[f"received_{'request' if isinstance(message, Request) else 'response'}"] += 1
-        self.layer.receive(message, (target, source), reliable=target.transport != "udp", now=now)
+        reliable = target.transport != "udp"
+        if isinstance(message, Request):
+            quick = self.quick_handlers.get(message.method)
+            if quick is not None and self._answer_on_arrival(message, source, target, reliable, now, quick):
+                return
+        self.layer.receive(message, (target, source), reliable=reliable, now=now)
         self._process()
 
     def _to_sibling(self, request: Request, source: Source) -> bool:
@@ -358,15 +363,17 @@ class SipEndpoint:
         if early is not None:
             self.layer.respond(event.tx, early, self._loop.time())
             return
-        quick = self.quick_handlers.get(request.method)
-        if quick is not None and self._answer_now(event.tx, request, source, quick):
-            return
         task = self._loop.create_task(self._handle(event.tx, request, source))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _answer_now(self, tx: str, request: Request, source: Source, quick: QuickHandler) -> bool:
-        """Answer with the handler's quick answer, if it has one: no task, no awaits."""
+    def _answer_on_arrival(self, request: Request, source: Source, target: Target, reliable: bool, now: float,
+                           quick: QuickHandler) -> bool:
+        """Answer with the handler's quick answer, if it has one, on the request's arrival: no
+        server transaction, no task, no awaits (the layer keeps the response for
+        retransmissions, see ``TransactionLayer.answer``). Half of all REGISTERs are first
+        attempts without credentials, challenged this way. False: the request takes the usual
+        way (a retransmission, or the handler must look further)."""
         try:
             response = quick(request, source)
         except Exception:  # noqa: BLE001 - a bug in the shortcut: the handler still answers
@@ -374,8 +381,20 @@ class SipEndpoint:
             return False
         if response is None:
             return False
+        # What ``_dispatch`` would check first still comes first; it may refuse the request.
+        verdict = self.screen(request, source) if self.screen is not None else None
+        if verdict is not None:
+            status, reason = verdict
+            if not status:
+                self.counters[f"dropped_{reason}"] += 1
+                return True
+            response = make_response(request, status, to_tag=random_bytes.hex(8))
+        else:
+            response = preflight(request, self.allowed, SUPPORTED_EXTENSIONS, to_tag=random_bytes.hex(8)) or response
+        if not self.layer.answer(request, response, (target, source), reliable=reliable, now=now):
+            return False
         self.counters[f"responded_{request.method}_{response.status}"] += 1
-        self.layer.respond(tx, response, self._loop.time())
+        self._flush()
         return True
 
     def _screened(self, tx: str, request: Request, verdict: tuple[int, str], to_tag: str) -> None:

@@ -5,11 +5,16 @@ CANCEL (§9.2), and hands back what to send and what to tell the transaction use
 Pure and synchronous, like aioquic's connection: the caller passes ``now`` in, drains
 ``outgoing()`` and ``events()`` after each call, and calls ``on_timer(now)`` when
 ``next_deadline()`` comes. A transaction is removed as soon as it terminates.
+
+A non-INVITE request the TU can answer on arrival (a registrar's challenge) may skip the
+server transaction: ``answer`` keeps only its final response, for retransmissions, until
+Timer J would have ended the transaction (see there).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +30,7 @@ from .fsm import Input, Sink, Transaction, TxState, response_input, timer_input
 from .keys import (BranchIdentity, Identity, ServerKey, client_key, identity, response_key,
                    response_tag, server_key, with_to_tag)
 from .server import ServerTransaction
-from .timers import Timer, TimerConfig, TimerQueue
+from .timers import Timer, TimerConfig, TimerQueue, duration
 
 # Timers whose firing re-sends a message: the request (A, E) or the INVITE's response (G).
 RETRANSMIT_TIMERS = frozenset({Timer.A, Timer.E, Timer.G})
@@ -54,6 +59,11 @@ class TransactionLayer:
         self._acks: dict[Identity, str] = {}  # RFC 2543 ACKs, by the To tag of the response sent
         self._client: dict[tuple[str, str], str] = {}
         self._index: dict[str, list[tuple[dict, Any]]] = {}
+        # Requests answered on arrival (``answer``): the response each retransmission gets, and
+        # when each is forgotten, in order (all live for Timer J, so a FIFO is sorted).
+        self._answered: dict[ServerKey, Outgoing] = {}
+        self._answered_until: deque[tuple[float, ServerKey, Outgoing]] = deque()
+        self._answered_for = duration(Timer.J, timers, reliable=False)
         # Read by the metrics at scrape time; counted only where a retransmission happens.
         self.retransmissions_received = 0  # requests (and CANCELs) absorbed by their transaction
         self.retransmissions_sent = 0  # messages re-sent on Timer A, E or G
@@ -84,6 +94,11 @@ class TransactionLayer:
         if existing is not None:  # a retransmission: the transaction absorbs it (§17.2)
             self.retransmissions_received += 1
             existing.handle(Input.REQUEST, now, request, target)
+            return
+        answered = self._answered.get(key)
+        if answered is not None:  # a retransmission of a request answered on arrival
+            self.retransmissions_received += 1
+            self._outgoing.append(answered)
             return
         tx = self._new_id("s")
         self._start_server(tx, key, request, target, reliable, now, RequestReceived(tx, request, target))
@@ -157,6 +172,37 @@ class TransactionLayer:
         if response.status >= 200 and not server.is_invite:
             server.shed_request()
 
+    def answer(self, request: Request, response: Response, target: Any, *, reliable: bool, now: float) -> bool:
+        """Answer a new non-INVITE request on its arrival (instead of ``receive``) with its
+        final response, without a server transaction or an event for the TU.
+
+        What the transaction would do from here on is keep that response and send it to every
+        retransmission of the request until Timer J ends it (§17.2.2; at once over a reliable
+        transport): that is all that is kept. RFC 3261 §8.2.7 lets a UAS answer a challenge with
+        no state at all; keeping the response means a retransmission still gets the same one.
+        A CANCEL for such a request finds nothing to cancel (481); §9.1 has UACs never send one
+        for a non-INVITE request.
+
+        Returns False, sending nothing, when ``request`` belongs to a request received before
+        (a retransmission): it must go to ``receive``.
+
+        Raises:
+            TransactionError: an INVITE, ACK or CANCEL, or a provisional or malformed response.
+        """
+        if request.method in ("INVITE", "ACK", "CANCEL"):
+            raise TransactionError(f"a {request.method} cannot be answered on arrival")
+        if not isinstance(response, Response) or not 200 <= response.status <= 699:
+            raise TransactionError("answer() takes a final response (200 to 699)")
+        key = server_key(request)
+        if key in self._server or key in self._answered:
+            return False
+        outgoing = Outgoing(response, target)
+        self._outgoing.append(outgoing)
+        if not reliable:
+            self._answered[key] = outgoing
+            self._answered_until.append((now + self._answered_for, key, outgoing))
+        return True
+
     def send_request(self, request: Request, target: Any, *, reliable: bool, now: float) -> str:
         """Start a client transaction for ``request`` (sent to ``target``) and return its id.
 
@@ -221,7 +267,11 @@ class TransactionLayer:
 
     def next_deadline(self) -> float | None:
         """When ``on_timer`` must next be called, or None with no timer running."""
-        return self._timers.next_deadline()
+        deadline = self._timers.next_deadline()
+        if self._answered_until:
+            forget_at = self._answered_until[0][0]
+            return forget_at if deadline is None or forget_at < deadline else deadline
+        return deadline
 
     def on_timer(self, now: float) -> None:
         """Fire every timer due at or before ``now``, earliest first. A restarted timer runs
@@ -233,6 +283,11 @@ class TransactionLayer:
                 if timer in RETRANSMIT_TIMERS:
                     self.retransmissions_sent += 1
                 transaction.handle(timer_input(timer), now)
+        answered, until = self._answered, self._answered_until
+        while until and until[0][0] <= now:
+            _, key, outgoing = until.popleft()
+            if answered.get(key) is outgoing:
+                del answered[key]
 
     def state(self, tx: str) -> TxState:
         """The state of ``tx``; TERMINATED once it is gone (or for an id never issued)."""
@@ -244,7 +299,8 @@ class TransactionLayer:
         return self._timers.deadlines(tx)
 
     def __len__(self) -> int:
-        return len(self._txs)
+        """Transactions alive, counting the requests answered on arrival still remembered."""
+        return len(self._txs) + len(self._answered)
 
     # -- bookkeeping -------------------------------------------------------------------------
 

@@ -158,6 +158,67 @@ def test_non_invite_server_discards_a_second_final_when_completed(layer):
     assert layer.outgoing() == [] and layer.state(tx) is TxState.COMPLETED
 
 
+# -- a request answered on arrival (no server transaction, §8.2.7 and §17.2.2) ---------------
+
+def test_a_request_answered_on_arrival_keeps_its_response_for_retransmissions_until_timer_j(layer):
+    request = make_request("REGISTER")
+    challenge = make_response(request, 401, "Unauthorized")
+    assert layer.answer(request, challenge, PEER, reliable=False, now=10.0) is True
+    assert layer.outgoing() == [Outgoing(challenge, PEER)] and layer.events() == []
+    assert len(layer) == 1 and layer.next_deadline() == 42.0
+    for now in (10.5, 41.9):  # retransmissions: the same response again, nothing for the TU
+        layer.receive(parse_datagram(request.to_bytes()), PEER, reliable=False, now=now)
+        assert sent(layer) == [challenge] and layer.events() == []
+    assert layer.retransmissions_received == 2
+    layer.on_timer(41.9)
+    assert len(layer) == 1
+    layer.on_timer(42.0)
+    assert len(layer) == 0 and layer.next_deadline() is None
+    # Past Timer J the same branch is a new request, as it would be after the transaction.
+    layer.receive(request, PEER, reliable=False, now=43.0)
+    assert [type(event) for event in layer.events()] == [RequestReceived]
+
+
+def test_a_request_answered_on_arrival_over_a_reliable_transport_is_not_kept(layer):
+    request = make_request("REGISTER")
+    assert layer.answer(request, make_response(request, 401), PEER, reliable=True, now=0.0)
+    assert len(sent(layer)) == 1 and len(layer) == 0 and layer.next_deadline() is None
+
+
+def test_answer_leaves_a_retransmission_to_receive(layer):
+    request = make_request("REGISTER")
+    tx = new_server(layer, request)  # the original took the usual way
+    assert layer.answer(request, make_response(request, 401), PEER, reliable=False, now=0.1) is False
+    assert layer.outgoing() == [] and layer.state(tx) is TxState.TRYING
+    other = make_request("REGISTER", branch="z9hG4bKother")
+    assert layer.answer(other, make_response(other, 401), PEER, reliable=False, now=0.1) is True
+    assert layer.answer(other, make_response(other, 401), PEER, reliable=False, now=0.2) is False
+    assert len(sent(layer)) == 1
+
+
+def test_the_earliest_of_timers_and_answered_requests_is_the_next_deadline(layer):
+    early, late = make_request("OPTIONS", branch="z9hG4bKearly"), make_request("OPTIONS", branch="z9hG4bKlate")
+    layer.answer(early, make_response(early, 200), PEER, reliable=False, now=1.0)
+    tx = new_server(layer, late, now=2.0)
+    layer.respond(tx, make_response(late, 200), now=2.0)
+    assert layer.next_deadline() == 33.0
+    layer.on_timer(33.0)
+    assert layer.next_deadline() == 34.0 and len(layer) == 1
+
+
+@pytest.mark.parametrize("method", ["INVITE", "ACK", "CANCEL"])
+def test_answer_refuses_what_needs_a_transaction_of_its_own(layer, method):
+    request = make_request(method)
+    with pytest.raises(TransactionError):
+        layer.answer(request, make_response(request, 486), PEER, reliable=False, now=0.0)
+
+
+def test_answer_refuses_a_provisional_response(layer):
+    request = make_request("REGISTER")
+    with pytest.raises(TransactionError):
+        layer.answer(request, make_response(request, 100), PEER, reliable=False, now=0.0)
+
+
 def test_respond_raises_when_the_transaction_is_unknown_or_terminated(layer):
     with pytest.raises(TransactionError):
         layer.respond("s999", make_response(make_request(), 200), now=0.0)
