@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .errors import SipParseError
-from .uri import OtherUri, Params, SipUri, find_param, format_params, parse_params, parse_uri
+from .uri import PARSED_CACHE, OtherUri, Params, SipUri, find_param, format_params, parse_params, parse_uri
 
 if TYPE_CHECKING:
     from .message import Message, Request
@@ -130,6 +131,7 @@ def _read_quoted(value: str, start: int) -> tuple[str, int]:
     raise SipParseError("unterminated quoted string")
 
 
+@lru_cache(maxsize=PARSED_CACHE)  # see PARSED_CACHE in uri.py
 def parse_name_addr(value: str) -> NameAddr:
     text = value.strip()
     display = None

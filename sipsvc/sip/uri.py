@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .errors import SipParseError
 
@@ -107,6 +108,14 @@ class OtherUri:
         return f"{self.scheme}:{self.rest}"
 
 
+# Parsed URIs and name-addrs are immutable, and the same texts come back again and again: a
+# phone's To, Contact and the Request-URI are the same in both REGISTERs of a registration and
+# in every refresh, so the parsers remember their latest answers (a dictionary lookup instead of
+# a parse; bounded, a few MiB at most). Texts that do not parse are not remembered.
+PARSED_CACHE = 8192
+
+
+@lru_cache(maxsize=PARSED_CACHE)
 def parse_uri(text: str) -> SipUri | OtherUri:
     """Parse an absolute URI; sip and sips in full, any other scheme opaquely."""
     if text.startswith("sip:"):  # what _SCHEME matches in the usual case, without it

@@ -6,10 +6,11 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
+import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from sipsvc.sip import parser, uri
-from sipsvc.sip.headers import CSeq, NameAddr, Via, top_via, vias
+from sipsvc.sip.headers import CSeq, NameAddr, Via, parse_name_addr, top_via, vias
 from sipsvc.sip.uas import _same_host, stamp_via
 from sipsvc.sip.message import Response
 from sipsvc.sip.errors import SipParseError
@@ -356,3 +357,19 @@ def test_timers_of_one_duration_started_in_time_order_fire_in_that_order():
     fired = [queue.pop_due(40.0) for _ in range(1011)]
     assert fired[:10] == [(f"c{n}", Timer.E) for n in range(0, 1000, 100)]
     assert fired[10:] == [(f"s{n}", Timer.J) for n in range(1000)] + [None]
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet='sipSIP:@;=?<>" .tag1x%', max_size=30))
+def test_the_remembered_parsers_answer_as_parsing_afresh(text):
+    for remembered in (uri.parse_uri, parse_name_addr):
+        first, again = _outcome(remembered, text), _outcome(remembered, text)
+        assert first == again == _outcome(remembered.__wrapped__, text)
+
+
+def test_a_text_parsed_again_is_answered_from_memory_and_a_bad_one_still_raises():
+    text = '"Alice" <sip:alice@example.test;transport=udp>;tag=9a8b'
+    assert parse_name_addr(text) is parse_name_addr(text)
+    for _ in range(2):
+        with pytest.raises(SipParseError):
+            parse_name_addr("<sip:alice@example.test")
