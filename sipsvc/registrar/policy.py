@@ -43,6 +43,27 @@ class Binding:
     q: str | None = None
     connection: str | None = None  # node/connection holding a TCP flow
 
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
+    def __init__(self, id: str, contact: str, expires_at: float, registered_at: float, call_id: str,  # noqa: A002
+                 cseq: int, source: str, transport: str, user_agent: str = "", path: tuple[str, ...] = (),
+                 instance: str | None = None, reg_id: str | None = None, q: str | None = None,
+                 connection: str | None = None) -> None:
+        fields = self.__dict__
+        fields["id"] = id
+        fields["contact"] = contact
+        fields["expires_at"] = expires_at
+        fields["registered_at"] = registered_at
+        fields["call_id"] = call_id
+        fields["cseq"] = cseq
+        fields["source"] = source
+        fields["transport"] = transport
+        fields["user_agent"] = user_agent
+        fields["path"] = path
+        fields["instance"] = instance
+        fields["reg_id"] = reg_id
+        fields["q"] = q
+        fields["connection"] = connection
+
 
 @dataclass(frozen=True)
 class RegisterPlan:
@@ -60,6 +81,14 @@ class Source:
     port: int
     transport: str  # "udp" or "tcp"
     connection: str | None = None
+
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
+    def __init__(self, ip: str, port: int, transport: str, connection: str | None = None) -> None:
+        fields = self.__dict__
+        fields["ip"] = ip
+        fields["port"] = port
+        fields["transport"] = transport
+        fields["connection"] = connection
 
     @property
     def address(self) -> str:

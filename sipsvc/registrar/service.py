@@ -45,6 +45,13 @@ class Caller:
     nonce: str = ""
     nonce_count: int = 0  # 0: authenticated by address, no nonce used
 
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
+    def __init__(self, device_id: str, nonce: str = "", nonce_count: int = 0) -> None:
+        fields = self.__dict__
+        fields["device_id"] = device_id
+        fields["nonce"] = nonce
+        fields["nonce_count"] = nonce_count
+
 
 class RegistrarService:
     def __init__(self, *, accounts: RedisAccountStore, devices: RedisDeviceStore,

@@ -236,6 +236,21 @@ class Credentials:
     cnonce: str
     opaque: str | None = None
 
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
+    def __init__(self, username: str, realm: str, nonce: str, uri: str, response: str, algorithm: str,
+                 qop: str, nc: int, cnonce: str, opaque: str | None = None) -> None:
+        fields = self.__dict__
+        fields["username"] = username
+        fields["realm"] = realm
+        fields["nonce"] = nonce
+        fields["uri"] = uri
+        fields["response"] = response
+        fields["algorithm"] = algorithm
+        fields["qop"] = qop
+        fields["nc"] = nc
+        fields["cnonce"] = cnonce
+        fields["opaque"] = opaque
+
 
 _REQUIRED = ("username", "realm", "nonce", "uri", "response")
 _HEX = frozenset("0123456789abcdefABCDEF")

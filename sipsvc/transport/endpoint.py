@@ -68,6 +68,13 @@ class Target:
     address: tuple[str, int]
     connection: object | None = None
 
+    # Written out for speed (see "Written-out __init__" at the top of sip/message.py).
+    def __init__(self, transport: str, address: tuple[str, int], connection: object | None = None) -> None:
+        fields = self.__dict__
+        fields["transport"] = transport
+        fields["address"] = address
+        fields["connection"] = connection
+
 
 class SipEndpoint:
     def __init__(self, *, timers: TimerConfig, handlers: dict[str, Handler],

@@ -13,7 +13,11 @@ from sipsvc.sip import parser, uri
 from sipsvc.sip.headers import CSeq, NameAddr, Via, parse_name_addr, top_via, vias
 from sipsvc.sip.uas import _same_host, stamp_via
 from sipsvc.sip.message import Response
+from sipsvc.registrar.policy import Binding, Source
+from sipsvc.registrar.service import Caller
+from sipsvc.sip.digest import Credentials
 from sipsvc.sip.errors import SipParseError
+from sipsvc.transport.endpoint import Target
 from sipsvc.sip.message import CANONICAL, LIST_HEADERS, Request, canonical_name, split_values
 from sipsvc.sip.transaction.events import Outgoing, RequestReceived
 from sipsvc.sip.transaction.keys import BranchIdentity
@@ -209,7 +213,7 @@ def test_a_sip_uri_parses_as_through_the_scheme_pattern(text):
 
 
 WRITTEN_OUT_INITS = [uri.SipUri, Via, NameAddr, CSeq, Request, Response, Outgoing, RequestReceived,
-                     BranchIdentity]
+                     BranchIdentity, Source, Target, Binding, Credentials, Caller]
 
 
 def test_written_out_inits_take_and_set_exactly_the_dataclass_fields():
