@@ -11,7 +11,8 @@
 #
 # Environment: WORKERS=2  RATES="1000 2000 3000 4000 5000 6000"  TRANSPORT=u1 (one SIPp socket,
 #   which the workers spread by payload hash; un = one socket per call)
-#   REDIS_URL=redis://127.0.0.1:6379/12 (flushed; EMBEDDED=1 uses the embedded store instead)
+#   REDIS_URL=redis://127.0.0.1:6379/12 (flushed; unix:///path?db=N for a Unix socket;
+#   EMBEDDED=1 uses the embedded store instead)
 #   HTTP_PORT=18080 SIP_PORT=15060 KAMAILIO=1 KAMAILIO_PORT=5070 CALLS=auto
 # Loopback only; every step is bounded in calls and time.
 set -u
@@ -38,7 +39,14 @@ STORE_ARGS=(--redis-url "$REDIS_URL")
 if [[ "${EMBEDDED:-0}" == 1 ]]; then
     STORE_ARGS=()
 else
-    redis-cli -u "$REDIS_URL" flushdb >/dev/null || { echo "cannot flush $REDIS_URL" >&2; exit 3; }
+    if [[ "$REDIS_URL" == unix://* ]]; then  # redis-cli -u knows only redis:// URLs
+        SOCKET_PATH=${REDIS_URL#unix://}; DB=0
+        [[ "$SOCKET_PATH" == *"?db="* ]] && DB=${SOCKET_PATH##*\?db=}
+        FLUSH=(redis-cli -s "${SOCKET_PATH%%\?*}" -n "$DB")
+    else
+        FLUSH=(redis-cli -u "$REDIS_URL")
+    fi
+    "${FLUSH[@]}" flushdb >/dev/null || { echo "cannot flush $REDIS_URL" >&2; exit 3; }
 fi
 
 # SIPp 3.6 answers only the first challenge and knows only MD5: offer MD5 first.
