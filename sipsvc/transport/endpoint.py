@@ -492,6 +492,8 @@ class SipEndpoint:
         """Wait (at most ``timeout`` seconds) for the requests being handled to be answered."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
+        if self._udp_out:  # their answers, before the caller closes the socket
+            self._send_udp()
 
     def close_connections(self) -> None:
         """Close every TCP connection this process holds (at shutdown)."""
