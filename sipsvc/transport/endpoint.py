@@ -352,12 +352,10 @@ class SipEndpoint:
         target, source = event.target
         # §8.2.6.2: a final response carries a To tag of ours (the registrar makes its own).
         to_tag = random_bytes.hex(8)
-        if self.screen is not None:
-            verdict = self.screen(request, source)
-            if verdict is not None:
-                self._screened(event.tx, request, verdict, to_tag)
-                return
-        early = preflight(request, self.allowed, SUPPORTED_EXTENSIONS, to_tag=to_tag)
+        early = self._refusal(request, source, to_tag)
+        if isinstance(early, str):
+            self._drop(event.tx, early)
+            return
         if early is None and request.method == "OPTIONS":
             early = make_response(request, 200, to_tag=to_tag, headers=(
                 ("Allow", ", ".join(sorted(self.allowed))), ("Accept", "application/sdp"),
@@ -388,28 +386,27 @@ class SipEndpoint:
             return False
         if response is None:
             return False
-        # What ``_dispatch`` would check first still comes first; it may refuse the request.
-        verdict = self.screen(request, source) if self.screen is not None else None
-        if verdict is not None:
-            status, reason = verdict
-            if not status:
-                self.counters[f"dropped_{reason}"] += 1
-                return True
-            response = make_response(request, status, to_tag=random_bytes.hex(8))
-        else:
-            response = preflight(request, self.allowed, SUPPORTED_EXTENSIONS, to_tag=random_bytes.hex(8)) or response
+        refusal = self._refusal(request, source, random_bytes.hex(8))  # as in ``_dispatch``
+        if isinstance(refusal, str):
+            self.counters[f"dropped_{refusal}"] += 1
+            return True
+        response = refusal or response
         if not self.layer.answer(request, response, (target, source), reliable=reliable, now=now):
             return False
         self.counters[f"responded_{request.method}_{response.status}"] += 1
         self._flush()
         return True
 
-    def _screened(self, tx: str, request: Request, verdict: tuple[int, str], to_tag: str) -> None:
-        status, reason = verdict
-        if status:
-            self.layer.respond(tx, make_response(request, status, to_tag=to_tag), self._loop.time())
-            return
-        self._drop(tx, reason)
+    def _refusal(self, request: Request, source: Source, to_tag: str) -> Response | str | None:
+        """What every new request meets before its handler: the screen's verdict (a response,
+        or the reason to leave it unanswered) or the UAS checks' response (§8.2); None lets the
+        request through."""
+        if self.screen is not None:
+            verdict = self.screen(request, source)
+            if verdict is not None:
+                status, reason = verdict
+                return make_response(request, status, to_tag=to_tag) if status else reason
+        return preflight(request, self.allowed, SUPPORTED_EXTENSIONS, to_tag=to_tag)
 
     def _drop(self, tx: str, reason: str) -> None:
         """Leave a request unanswered: its transaction ends silently (a retransmission starts
