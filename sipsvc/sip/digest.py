@@ -14,7 +14,9 @@ Decisions (where the RFCs leave a choice, or where we refuse something):
 - nc must be exactly 8 lower-case hex digits (RFC 7616 nc-value = 8LHEX): it is kept as an int
   and re-rendered that way for the hash, so any other spelling would verify wrongly.
 - Nonces are stateless: base64url(8-byte issue time in ms | salt | first 16 bytes of
-  HMAC-SHA256(secret, label | realm | time | salt)). Any node sharing the secret can check them,
+  BLAKE2b keyed with the secret over realm | time | salt, personalised "sipsvc-nonce-v2"). BLAKE2b
+  is a MAC when keyed (RFC 7693 §2.9); Python's own is four times cheaper than an OpenSSL
+  HMAC-SHA256 call and every REGISTER checks or issues one. Any node sharing the secret can check them,
   with no storage. Within its lifetime a nonce can be replayed; refusing repeated nc values needs
   state and is left to the caller (keep the lifetime short).
 - verify() checks only the response. The caller checks the realm, the nonce (NonceSigner.check)
@@ -311,10 +313,10 @@ class NonceStatus(enum.Enum):
     INVALID = "invalid"
 
 
-_STAMP_LEN, _MAC_LEN = 8, 16  # a 128-bit truncated HMAC-SHA256 tag
+_STAMP_LEN, _MAC_LEN = 8, 16  # a 128-bit BLAKE2b tag
 _MIN_SALT, _MAX_SALT = 8, 64
 _MAX_NONCE_CHARS = -(-(_STAMP_LEN + _MAX_SALT + _MAC_LEN) * 4 // 3)
-_NONCE_LABEL = b"sipsvc digest nonce v1\x00"  # domain separation if the secret is reused
+_NONCE_PERSON = b"sipsvc-nonce-v2"  # domain separation if the secret is reused (at most 16 bytes)
 
 
 def _b64(raw: bytes) -> str:
@@ -322,7 +324,7 @@ def _b64(raw: bytes) -> str:
 
 
 class NonceSigner:
-    """Stateless HMAC-signed, time-stamped nonces (format: module docstring). `now` is
+    """Stateless MAC-signed, time-stamped nonces (format: module docstring). `now` is
     wall-clock seconds (time.time()), so that every node sharing `secret` agrees."""
 
     def __init__(self, secret: bytes, lifetime: float, *, max_skew: float = 5.0) -> None:
@@ -330,15 +332,15 @@ class NonceSigner:
             raise ValueError("the nonce secret must be at least 16 bytes")
         if not lifetime > 0 or not max_skew >= 0:
             raise ValueError("lifetime must be positive and max_skew not negative")
-        self._secret = bytes(secret)
+        # BLAKE2b takes keys of up to 64 bytes; a longer secret is hashed down to one.
+        self._key = bytes(secret) if len(secret) <= 64 else hashlib.blake2b(bytes(secret)).digest()
         self._lifetime = lifetime
         self._max_skew = max_skew  # clocks of nodes sharing the secret differ a little
 
     def _mac(self, realm: str, body: bytes) -> bytes:
         realm_bytes = _encode(realm)
-        message = _NONCE_LABEL + len(realm_bytes).to_bytes(4, "big") + realm_bytes + body
-        # hmac.digest: one call into OpenSSL, about a third of hmac.new()'s cost in Python.
-        return hmac.digest(self._secret, message, "sha256")[:_MAC_LEN]
+        message = len(realm_bytes).to_bytes(4, "big") + realm_bytes + body
+        return hashlib.blake2b(message, key=self._key, digest_size=_MAC_LEN, person=_NONCE_PERSON).digest()
 
     def issue(self, realm: str, now: float, salt: bytes) -> str:
         """A fresh nonce for `realm`; `salt` is 8-64 random bytes from the caller's source."""

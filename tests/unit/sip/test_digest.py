@@ -226,6 +226,14 @@ def test_nonce_is_invalid_when_forged(signer):
     assert signer.check(other, REALM, NOW) is NonceStatus.INVALID
 
 
+def test_a_secret_longer_than_a_blake2b_key_still_signs_and_tells_secrets_apart():
+    long_secret = bytes(range(100))  # BLAKE2b keys stop at 64 bytes: hashed down first
+    signer = NonceSigner(long_secret, lifetime=30)
+    nonce = signer.issue(REALM, NOW, SALT)
+    assert signer.check(nonce, REALM, NOW + 1) is NonceStatus.VALID
+    assert NonceSigner(long_secret[:99] + b"x", lifetime=30).check(nonce, REALM, NOW + 1) is NonceStatus.INVALID
+
+
 def test_nonce_is_invalid_when_its_stamp_is_moved(signer):
     # Re-stamping a stale nonce as fresh must break the MAC.
     raw = bytearray(base64.urlsafe_b64decode(signer.issue(REALM, NOW - 100, SALT) + "=="))

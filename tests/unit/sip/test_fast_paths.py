@@ -18,7 +18,9 @@ from sipsvc.registrar.service import Caller
 from sipsvc.sip.digest import Credentials
 from sipsvc.sip.errors import SipParseError
 from sipsvc.transport.endpoint import Target
-from sipsvc.sip.message import CANONICAL, LIST_HEADERS, Request, canonical_name, split_values
+from sipsvc.sip.message import (
+    CANONICAL, LIST_HEADERS, Request, canonical_name, split_values, split_values_scanning,
+)
 from sipsvc.sip.transaction.events import Outgoing, RequestReceived
 from sipsvc.sip.transaction.keys import BranchIdentity
 from sipsvc.sip.transaction.timers import Timer, TimerQueue
@@ -192,6 +194,12 @@ def test_header_lookups_answer_as_the_plain_definitions(headers, name):
     expected = ([part for line in lines for part in split_values(line)]
                 if canonical_name(name) in LIST_HEADERS else lines)
     assert message.values(name) == expected
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=' ,<>"\\ab:@;=\t', max_size=40))
+def test_list_values_split_as_the_character_scan_splits_them(value):
+    assert split_values(value) == split_values_scanning(value)
 
 
 def _outcome(parse, text):
