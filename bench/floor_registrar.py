@@ -92,12 +92,12 @@ class FloorRegistrar(asyncio.DatagramProtocol):
                     and hmac.compare_digest(expected, params.get("response", ""))):
                 self.transport.sendto(response("403 Forbidden", headers, []), address)
                 return
+            contact = headers["contact"][0]
         except (UnicodeDecodeError, KeyError, IndexError):
             return
-        asyncio.ensure_future(self.bind(headers, user, address))
+        asyncio.ensure_future(self.bind(headers, user, contact, address))
 
-    async def bind(self, headers: dict[str, list[str]], user: str, address) -> None:
-        contact = headers["contact"][0]
+    async def bind(self, headers: dict[str, list[str]], user: str, contact: str, address) -> None:
         await self.store.evalsha(self.script, 1, f"floor:{user}", contact, f"{address[0]}:{address[1]}", 3600)
         extra = [f"Contact: {contact};expires=3600", f"Date: {email.utils.formatdate(usegmt=True)}"]
         self.transport.sendto(response("200 OK", headers, extra), address)
