@@ -379,6 +379,8 @@ class SipEndpoint:
         retransmissions, see ``TransactionLayer.answer``). Half of all REGISTERs are first
         attempts without credentials, challenged this way. False: the request takes the usual
         way (a retransmission, or the handler must look further)."""
+        if self.layer.holds(request):
+            return False  # a retransmission: the answer kept for it, not a fresh challenge
         try:
             response = quick(request, source)
         except Exception:  # noqa: BLE001 - a bug in the shortcut: the handler still answers
@@ -386,7 +388,9 @@ class SipEndpoint:
             return False
         if response is None:
             return False
-        refusal = self._refusal(request, source, random_bytes.hex(8))  # as in ``_dispatch``
+        # The refusals come after the quick answer: when there is none, ``_dispatch`` meets
+        # them, and they are checked once either way.
+        refusal = self._refusal(request, source, random_bytes.hex(8))
         if isinstance(refusal, str):
             self.counters[f"dropped_{refusal}"] += 1
             return True

@@ -1,6 +1,7 @@
 """The endpoint sends the UDP answers of one loop turn together at its end (one wake-up of the
 receiver per burst), in order, and ``drain`` sends what is still held before a shutdown closes
-the socket."""
+the socket. A request answered on arrival is answered once: its retransmission gets the same
+bytes without asking the quick handler again."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import uvloop
 
 from sipsvc.sip.parser import parse_datagram
 from sipsvc.sip.transaction import TimerConfig
+from sipsvc.sip.uas import make_response
 from sipsvc.transport.endpoint import SipEndpoint
 
 PEER = ("127.0.0.1", 5062)
@@ -51,3 +53,28 @@ def test_answers_of_one_loop_turn_go_out_together_in_order_and_drain_sends_the_r
     assert held == 0
     assert call_ids == ["c0@test", "c1@test", "c2@test"]
     assert after_drain == 4
+
+
+async def _retransmitted_challenge() -> tuple[int, list[bytes]]:
+    asked = []
+
+    def challenge(request, source):
+        asked.append(request)
+        return make_response(request, 401, to_tag=f"t{len(asked)}")
+
+    endpoint = SipEndpoint(timers=TimerConfig(), handlers={}, quick_handlers={"OPTIONS": challenge})
+    socket = _Socket()
+    endpoint.attach_udp(socket)  # type: ignore[arg-type]
+    for _ in range(2):  # the original, then its retransmission
+        endpoint.datagram_received(_options(7), PEER)
+        await asyncio.sleep(0)
+    await endpoint.close()
+    return len(asked), [data for data, _ in socket.sent]
+
+
+def test_a_retransmission_of_a_request_answered_on_arrival_gets_the_same_bytes_unasked():
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        asked, sent = runner.run(_retransmitted_challenge())
+    assert asked == 1
+    assert len(sent) == 2 and sent[0] == sent[1]
+

@@ -172,6 +172,12 @@ class TransactionLayer:
         if response.status >= 200 and not server.is_invite:
             server.shed_request()
 
+    def holds(self, request: Request) -> bool:
+        """True when ``request`` is a retransmission of one the layer still holds (a live server
+        transaction, or an answer on arrival): ``receive`` absorbs it."""
+        key = server_key(request)
+        return key in self._server or key in self._answered
+
     def answer(self, request: Request, response: Response, target: Any, *, reliable: bool, now: float) -> bool:
         """Answer a new non-INVITE request on its arrival (instead of ``receive``) with its
         final response, without a server transaction or an event for the TU.

@@ -196,6 +196,15 @@ def test_answer_leaves_a_retransmission_to_receive(layer):
     assert len(sent(layer)) == 1
 
 
+def test_the_layer_holds_a_request_while_its_transaction_or_its_answer_lives(layer):
+    started, answered, new = (make_request("REGISTER", branch=f"z9hG4bK{name}") for name in ("s", "a", "n"))
+    new_server(layer, started)
+    layer.answer(answered, make_response(answered, 401), PEER, reliable=False, now=0.0)
+    assert layer.holds(started) and layer.holds(answered) and not layer.holds(new)
+    layer.on_timer(32.0)  # Timer J of the answer
+    assert not layer.holds(answered)
+
+
 def test_the_earliest_of_timers_and_answered_requests_is_the_next_deadline(layer):
     early, late = make_request("OPTIONS", branch="z9hG4bKearly"), make_request("OPTIONS", branch="z9hG4bKlate")
     layer.answer(early, make_response(early, 200), PEER, reliable=False, now=1.0)
